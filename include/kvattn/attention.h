@@ -33,7 +33,7 @@ struct VarlenAttentionArgs {
   TensorView k_descale;
   TensorView v_descale;
 
-  float softmax_scale = 0.0f;  // 0 (or negative) = 1/sqrt(D)
+  float softmax_scale = 0.0f;  // 0 = 1/sqrt(D); must be finite
   bool causal = false;         // bottom-right aligned
   int window_left = -1;        // -1 = unbounded
   int window_right = -1;       // -1 = unbounded (causal forces 0)

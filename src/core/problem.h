@@ -83,7 +83,9 @@ struct AttentionProblem {
   float* lse = nullptr;  // optional; element (h, t) at lse[h * lse_stride_head + t * lse_stride_token]
   int64_t lse_stride_head = 0, lse_stride_token = 0;
 
-  int num_splits = 0;  // caller's request (0 = heuristic), already capped at kMaxSplits
+  // Resolved split count for short-query (decode) rows, >= 1: validation calls
+  // cuda_attention_num_splits() and drops to 1 when no workspace was given.
+  int num_splits = 1;
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
 

@@ -2,7 +2,6 @@
 // fails with a clear error instead of a link error.
 #include "core/backends.h"
 #include "kvattn/error.h"
-#include "kvattn/version.h"
 
 namespace kvattn {
 
@@ -13,7 +12,6 @@ namespace {
 }
 }  // namespace
 
-bool built_with_cuda() { return false; }
 void cuda_varlen_attention(const AttentionProblem&) { no_cuda("device"); }
 void cuda_cache_write(const CacheWriteProblem&) { no_cuda("device"); }
 void cuda_merge(const MergeProblem&) { no_cuda("device"); }
