@@ -45,7 +45,8 @@ struct VarlenAttentionArgs {
 
   // Split-KV for short query rows. 0 = heuristic; 1 = no split; n = exactly n
   // (capped at kMaxSplits). Splits > 1 need a workspace of
-  // varlen_attention_workspace_size(...) bytes; without one the call runs unsplit.
+  // varlen_attention_workspace_size(...) bytes; without one, the heuristic (0)
+  // runs unsplit and an explicit num_splits > 1 is an error naming "workspace".
   int num_splits = 0;
   TensorView workspace;  // optional uint8 [bytes] on q's device
 

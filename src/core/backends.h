@@ -1,6 +1,6 @@
 // The backend entry points dispatch (src/core/dispatch.cpp) calls. Each takes a
 // validated problem. The CUDA ones are defined in src/cuda/ when CUDA is built,
-// else in src/core/cuda_unavailable.cpp (which throws kNotImplemented).
+// else in src/core/no_cuda/cuda_unavailable.cpp (which throws kNotImplemented).
 #pragma once
 #include <cstddef>
 
