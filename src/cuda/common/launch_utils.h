@@ -1,0 +1,41 @@
+// Host helpers shared by the CUDA launchers: launch-error checks and the
+// once-per-device opt-in to more than 48 KB of dynamic shared memory.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include <cuda_runtime.h>
+
+#include "kvattn/error.h"
+
+namespace kvattn {
+namespace cuda {
+
+// Throws kvattn::Error(kCudaError) naming the failing kernel if the last launch failed.
+inline void throw_if_launch_failed(const char* kernel_name) {
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess)
+    throw Error(ErrorCode::kCudaError, "kernel", std::string(kernel_name) + ": " + cudaGetErrorString(err));
+}
+
+// cudaFuncSetAttribute(MaxDynamicSharedMemorySize) the first time `kernel` runs on a
+// device (one bit per device in `done`; devices >= 64 set it every time). A host-only
+// call, no synchronization: fine inside stream capture.
+template <class Kernel>
+void raise_dynamic_smem_limit(Kernel kernel, int bytes, int device, std::atomic<uint64_t>& done,
+                              const char* kernel_name) {
+  const uint64_t bit = device >= 0 && device < 64 ? uint64_t{1} << device : 0;
+  if (bit != 0 && (done.load(std::memory_order_acquire) & bit)) return;
+  const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+  if (err != cudaSuccess) {
+    (void)cudaGetLastError();  // do not leave the error for an unrelated later check
+    throw Error(ErrorCode::kCudaError, "kernel",
+                std::string(kernel_name) + ": cannot use " + std::to_string(bytes) +
+                    " bytes of shared memory on this device: " + cudaGetErrorString(err));
+  }
+  done.fetch_or(bit, std::memory_order_release);
+}
+
+}  // namespace cuda
+}  // namespace kvattn

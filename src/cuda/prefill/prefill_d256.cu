@@ -1,0 +1,8 @@
+// Prefill kernels for head dim 256 (see prefill_instances.h).
+#include "cuda/prefill/prefill_launch.cuh"
+
+namespace kvattn {
+namespace cuda {
+KVATTN_PREFILL_INSTANTIATE(256)
+}  // namespace cuda
+}  // namespace kvattn
