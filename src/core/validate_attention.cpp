@@ -265,6 +265,8 @@ SplitPlan plan_cuda_splits(int64_t batch, int num_q_heads, int num_kv_heads, int
   if (plan.splits > 1)
     plan.workspace_bytes = cuda_attention_workspace_size(batch, num_q_heads, num_kv_heads, head_dim, max_seqlen_q,
                                                          max_seqlen_k, plan.splits, device);
+  // Degenerate sizes (no rows or no keys) need no partials: nothing to split.
+  if (plan.workspace_bytes == 0) plan.splits = 1;
   return plan;
 }
 
