@@ -1,0 +1,212 @@
+// Host side of the split-KV decode family: the split-count heuristic, the
+// workspace size, and AttentionProblem -> DecodeParams for the launch.
+#include "cuda/decode/decode.h"
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+
+#include "cuda/common/routing.h"
+#include "cuda/decode/decode_dispatch.h"
+#include "cuda/decode/decode_params.h"
+#include "cuda/decode/decode_shape.h"
+#include "kvattn/attention.h"
+#include "kvattn/error.h"
+
+namespace kvattn {
+namespace cuda {
+
+namespace {
+
+using decode::DecodeParams;
+using decode::KvKind;
+
+// Each split should stream at least this many keys: below it the fixed cost
+// of a CTA (Q load, pipeline fill, merge, partial write) stops being small.
+constexpr int64_t kMinKeysPerSplit = 512;
+constexpr size_t kWorkspaceAlign = 256;
+
+// Packed rows (query token x head of the group) of one (sequence, kv head).
+int64_t packed_rows_bound(int64_t max_seqlen_q, int num_q_heads, int num_kv_heads) {
+  if (max_seqlen_q <= 0 || num_kv_heads <= 0) return 0;
+  return std::min<int64_t>(max_seqlen_q, kShortQueryMaxLen) * (num_q_heads / num_kv_heads);
+}
+
+// 16-row MMA fragments per CTA: small groups use 16 rows with the four warps
+// on different keys; many rows (GQA 16+ or spec-verify) share one KV tile.
+int row_frags_for(int64_t rows_bound) { return rows_bound <= 16 ? 1 : (rows_bound <= 32 ? 2 : 4); }
+
+int64_t row_tiles_for(int64_t rows_bound) {
+  const int64_t tile_rows = 16 * row_frags_for(rows_bound);
+  return (rows_bound + tile_rows - 1) / tile_rows;
+}
+
+size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
+
+struct WorkspaceLayout {
+  size_t out_bytes = 0;  // fp32 [splits][B][Hkv][rows][D]
+  size_t ml_bytes = 0;   // float2 [splits][B][Hkv][rows]
+  size_t total() const { return out_bytes == 0 ? 0 : align_up(out_bytes, kWorkspaceAlign) + ml_bytes + 16; }
+};
+
+WorkspaceLayout workspace_layout(int64_t batch, int num_kv_heads, int head_dim, int64_t rows_bound,
+                                 int num_splits) {
+  WorkspaceLayout w;
+  if (num_splits <= 1 || rows_bound <= 0 || batch <= 0) return w;
+  const size_t slots = size_t(num_splits) * size_t(batch) * size_t(num_kv_heads) * size_t(rows_bound);
+  w.out_bytes = slots * size_t(head_dim) * sizeof(float);
+  w.ml_bytes = slots * sizeof(float2);
+  return w;
+}
+
+KvKind kv_kind_of(DType kv) {
+  if (kv == DType::kFloat8E4M3) return KvKind::kE4M3;
+  if (kv == DType::kFloat8E5M2) return KvKind::kE5M2;
+  return KvKind::k16Bit;
+}
+
+bool aligned16(const void* ptr, std::initializer_list<int64_t> byte_strides) {
+  if (reinterpret_cast<uintptr_t>(ptr) % 16 != 0) return false;
+  for (int64_t s : byte_strides) {
+    if (s % 16 != 0) return false;
+  }
+  return true;
+}
+
+DecodeParams make_params(const AttentionProblem& p) {
+  DecodeParams d;
+  d.batch = static_cast<int>(p.batch);
+  d.num_q_heads = p.num_q_heads;
+  d.num_kv_heads = p.num_kv_heads;
+  d.group = p.num_q_heads / p.num_kv_heads;
+  const int64_t rows_bound = packed_rows_bound(p.max_seqlen_q, p.num_q_heads, p.num_kv_heads);
+  d.rows_bound = static_cast<int>(rows_bound);
+  d.row_frags = row_frags_for(rows_bound);
+  d.row_tiles = static_cast<int>(row_tiles_for(rows_bound));
+  d.num_splits = std::max(1, std::min(p.num_splits, kMaxSplits));
+
+  d.q = p.q;
+  d.q_stride_token = p.q_stride_token;
+  d.q_stride_head = p.q_stride_head;
+
+  const int64_t kv_bytes = kv_kind_of(p.kv_dtype) == KvKind::k16Bit ? 2 : 1;
+  d.k = static_cast<const uint8_t*>(p.k);
+  d.v = static_cast<const uint8_t*>(p.v);
+  d.k_stride_block = p.k_stride_block * kv_bytes;
+  d.k_stride_token = p.k_stride_token * kv_bytes;
+  d.k_stride_head = p.k_stride_head * kv_bytes;
+  d.v_stride_block = p.v_stride_block * kv_bytes;
+  d.v_stride_token = p.v_stride_token * kv_bytes;
+  d.v_stride_head = p.v_stride_head * kv_bytes;
+  d.paged = p.paged;
+  if (p.paged) {
+    d.page_size = p.page_size;
+    d.tile_pages = decode::kTileKeys / p.page_size;
+    d.tile_rem = decode::kTileKeys % p.page_size;
+    d.kv_aligned16 = aligned16(p.k, {d.k_stride_block, d.k_stride_token, d.k_stride_head}) &&
+                     aligned16(p.v, {d.v_stride_block, d.v_stride_token, d.v_stride_head});
+  } else {
+    d.page_size = INT_MAX;  // one endless page: the row walk never wraps
+    d.tile_pages = 0;
+    d.tile_rem = 0;
+    d.kv_aligned16 = aligned16(p.k, {d.k_stride_token, d.k_stride_head}) &&
+                     aligned16(p.v, {d.v_stride_token, d.v_stride_head});
+  }
+  d.block_table = p.block_table;
+  d.block_table_stride = p.block_table_stride;
+  d.cu_seqlens_q = p.cu_seqlens_q;
+  d.cu_seqlens_k = p.cu_seqlens_k;
+  d.seqused_k = p.seqused_k;
+
+  d.q_descale = p.q_descale;
+  d.k_descale = p.k_descale;
+  d.v_descale = p.v_descale;
+  d.softmax_scale = p.softmax_scale;
+  d.softcap = p.softcap;
+  d.window_left = p.window_left;
+  d.window_right = p.window_right;
+
+  d.sinks = p.sinks;
+  d.sinks_dtype = p.sinks_dtype == DType::kBFloat16 ? 1 : (p.sinks_dtype == DType::kFloat16 ? 2 : 0);
+  d.sinks_stride = p.sinks_stride;
+
+  d.out = p.out;
+  d.out_stride_token = p.out_stride_token;
+  d.out_stride_head = p.out_stride_head;
+  d.lse = p.lse;
+  d.lse_stride_head = p.lse_stride_head;
+  d.lse_stride_token = p.lse_stride_token;
+
+  if (d.num_splits > 1) {
+    const WorkspaceLayout w = workspace_layout(p.batch, p.num_kv_heads, p.head_dim, rows_bound, d.num_splits);
+    if (p.workspace == nullptr || p.workspace_bytes < w.total()) {
+      throw Error(ErrorCode::kInvalidArgument, "workspace",
+                  "num_splits " + std::to_string(d.num_splits) + " needs at least " + std::to_string(w.total()) +
+                      " bytes, got " + std::to_string(p.workspace == nullptr ? 0 : p.workspace_bytes));
+    }
+    const uintptr_t base = align_up(reinterpret_cast<uintptr_t>(p.workspace), 16);
+    d.ws_out = reinterpret_cast<float*>(base);
+    d.ws_ml = reinterpret_cast<float2*>(base + align_up(w.out_bytes, kWorkspaceAlign));
+  }
+  return d;
+}
+
+}  // namespace
+
+int decode_num_splits(int64_t batch, int num_q_heads, int num_kv_heads, int head_dim, int64_t max_seqlen_q,
+                      int64_t max_seqlen_k, int requested, int sm_count) {
+  if (requested > 0) return std::min(requested, kMaxSplits);
+  const int64_t rows_bound = packed_rows_bound(max_seqlen_q, num_q_heads, num_kv_heads);
+  if (rows_bound <= 0 || max_seqlen_k <= 0 || batch <= 0) return 1;
+
+  // Enough CTAs for >= 2 full waves of resident CTAs, then among the next few
+  // counts the one whose last wave is fullest; never below ~512 keys a split.
+  const int64_t base_ctas = batch * num_kv_heads * row_tiles_for(rows_bound);
+  const int64_t slots = int64_t(std::max(sm_count, 1)) * decode::decode_min_blocks_per_sm(head_dim);
+  const int64_t cap = std::min<int64_t>(kMaxSplits, std::max<int64_t>(1, max_seqlen_k / kMinKeysPerSplit));
+  const int64_t want = (2 * slots + base_ctas - 1) / base_ctas;  // splits for 2 waves
+  if (want <= 1) return 1;
+  const int64_t first = std::min(want, cap);
+  const int64_t last = std::min(2 * want, cap);
+  int64_t best = first;
+  double best_eff = 0.0;
+  for (int64_t s = first; s <= last; ++s) {
+    const double waves = double(base_ctas * s) / double(slots);
+    const double eff = waves / std::ceil(waves);
+    if (eff > best_eff + 1e-9) best_eff = eff, best = s;
+  }
+  return static_cast<int>(best);
+}
+
+size_t decode_workspace_bytes(int64_t batch, int num_q_heads, int num_kv_heads, int head_dim, int64_t max_seqlen_q,
+                              int num_splits) {
+  const int64_t rows_bound = packed_rows_bound(max_seqlen_q, num_q_heads, num_kv_heads);
+  return workspace_layout(batch, num_kv_heads, head_dim, rows_bound, std::min(num_splits, kMaxSplits)).total();
+}
+
+void launch_decode_splitkv(const AttentionProblem& p, cudaStream_t stream) {
+  if (p.batch <= 0 || p.total_q <= 0 || p.max_seqlen_q <= 0) return;  // no query rows at all
+  const DecodeParams d = make_params(p);
+  if (int64_t(d.row_tiles) * d.num_kv_heads * d.batch > int64_t(INT_MAX)) {
+    throw Error(ErrorCode::kInvalidArgument, "cu_seqlens_q",
+                "batch x num_kv_heads x row tiles must be < 2^31 for the decode grid");
+  }
+  const bool q_bf16 = p.q_dtype == DType::kBFloat16;
+  const KvKind kv = kv_kind_of(p.kv_dtype);
+  switch (p.head_dim) {
+    case 64: return decode::launch_decode_hd64(d, q_bf16, kv, stream);
+    case 96: return decode::launch_decode_hd96(d, q_bf16, kv, stream);
+    case 128: return decode::launch_decode_hd128(d, q_bf16, kv, stream);
+    case 192: return decode::launch_decode_hd192(d, q_bf16, kv, stream);
+    case 256: return decode::launch_decode_hd256(d, q_bf16, kv, stream);
+    default:
+      throw Error(ErrorCode::kNotImplemented, "q",
+                  "head_dim " + std::to_string(p.head_dim) + " is not compiled; expected 64, 96, 128, 192 or 256");
+  }
+}
+
+}  // namespace cuda
+}  // namespace kvattn

@@ -1,0 +1,79 @@
+// Launch of the decode kernels for one head dim (included by one
+// decode_hd<D>.cu each, so the head dims compile in parallel).
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include <cuda_runtime.h>
+
+#include "cuda/decode/combine_kernel.cuh"
+#include "cuda/decode/decode_kernel.cuh"
+#include "kvattn/error.h"
+
+namespace kvattn {
+namespace cuda {
+namespace decode {
+
+inline void check_launch(const char* kernel) {
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) {
+    throw Error(ErrorCode::kCudaError, "kernel",
+                std::string(kernel) + " launch failed: " + cudaGetErrorString(err));
+  }
+}
+
+template <int D, typename QT, KvKind KV>
+void launch_typed(const DecodeParams& p, cudaStream_t stream) {
+  using Shape = DecodeShape<D, KV == KvKind::k16Bit ? 2 : 1>;
+  auto* kernel = &decode_splitkv_kernel<D, QT, KV>;
+
+  // Opt in to > 48 KB of dynamic shared memory once per device (host-side
+  // attribute: no stream work, fine during graph capture).
+  static std::atomic<uint64_t> opted_in{0};
+  int device = 0;
+  cudaError_t err = cudaGetDevice(&device);
+  const uint64_t bit = (err == cudaSuccess && device < 64) ? (uint64_t(1) << device) : 0;
+  if (err == cudaSuccess && (bit == 0 || (opted_in.load(std::memory_order_acquire) & bit) == 0)) {
+    err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Shape::smem_bytes(kMaxTileRows / 16));
+    if (err == cudaSuccess) opted_in.fetch_or(bit, std::memory_order_acq_rel);
+  }
+  if (err != cudaSuccess) {
+    cudaGetLastError();  // clear it: this throw reports it
+    throw Error(ErrorCode::kCudaError, "kernel",
+                std::string("decode_splitkv_kernel shared-memory opt-in failed: ") + cudaGetErrorString(err));
+  }
+
+  const dim3 grid(static_cast<unsigned>(int64_t(p.row_tiles) * p.num_kv_heads * p.batch),
+                  static_cast<unsigned>(p.num_splits));
+  kernel<<<grid, kThreads, Shape::smem_bytes(p.row_frags), stream>>>(p);
+  check_launch("decode_splitkv_kernel");
+
+  if (p.num_splits > 1) {
+    const int64_t row_groups = (p.rows_bound + kCombineRowsPerBlock - 1) / kCombineRowsPerBlock;
+    const dim3 combine_grid(static_cast<unsigned>(row_groups * p.num_kv_heads * p.batch));
+    decode_combine_kernel<D, QT><<<combine_grid, kThreads, 0, stream>>>(p);
+    check_launch("decode_combine_kernel");
+  }
+}
+
+template <int D>
+void launch_head_dim(const DecodeParams& p, bool q_is_bf16, KvKind kv, cudaStream_t stream) {
+  if (q_is_bf16) {
+    switch (kv) {
+      case KvKind::k16Bit: return launch_typed<D, __nv_bfloat16, KvKind::k16Bit>(p, stream);
+      case KvKind::kE4M3: return launch_typed<D, __nv_bfloat16, KvKind::kE4M3>(p, stream);
+      case KvKind::kE5M2: return launch_typed<D, __nv_bfloat16, KvKind::kE5M2>(p, stream);
+    }
+  } else {
+    switch (kv) {
+      case KvKind::k16Bit: return launch_typed<D, __half, KvKind::k16Bit>(p, stream);
+      case KvKind::kE4M3: return launch_typed<D, __half, KvKind::kE4M3>(p, stream);
+      case KvKind::kE5M2: return launch_typed<D, __half, KvKind::kE5M2>(p, stream);
+    }
+  }
+}
+
+}  // namespace decode
+}  // namespace cuda
+}  // namespace kvattn

@@ -1,0 +1,57 @@
+// Compile-time geometry of the split-KV decode kernel for one (head dim, KV
+// element size): shared-memory row pitches, pipeline depth, per-thread load
+// widths. Host code uses smem_bytes() to size the launch.
+#pragma once
+#include "cuda/decode/decode_params.h"
+
+namespace kvattn {
+namespace cuda {
+namespace decode {
+
+// Largest of 16, 8, 4 that divides n (the widest shared-memory access that
+// keeps every per-thread run aligned).
+constexpr int widest_access(int n) { return n % 16 == 0 ? 16 : (n % 8 == 0 ? 8 : 4); }
+constexpr int clamp_int(int x, int lo, int hi) { return x < lo ? lo : (x > hi ? hi : x); }
+constexpr int max_int(int a, int b) { return a > b ? a : b; }
+
+template <int D, int KvBytes>
+struct DecodeShape {
+  static_assert(D % 32 == 0, "head dim must be a multiple of 32");
+  // One K or V row in shared memory; the 16-byte pad spreads the rows that a
+  // quarter-warp reads together over all banks.
+  static constexpr int kRowBytes = D * KvBytes;
+  static constexpr int kRowPitch = kRowBytes + 16;
+  static constexpr int kChunksPerRow = kRowBytes / 16;  // 16-byte cp.async chunks
+  static_assert(kChunksPerRow % 2 == 0 && kThreads == 2 * kTileKeys, "two copying threads per row");
+  static constexpr int kStageBytes = 2 * kTileKeys * kRowPitch;  // K tile + V tile
+  // As many stages as fit ~106 KB, so that two CTAs share an SM and keep
+  // ~100 KB of loads in flight per SM, which is what saturates HBM.
+  static constexpr int kStages = clamp_int(106 * 1024 / kStageBytes, 2, 6);
+
+  // QK^T: lane (row r, column c = lane % 4) owns head-dim elements
+  // [c * D/4, (c+1) * D/4) of every K row it reads (the same columns of Q).
+  static constexpr int kKBytesPerThread = D / 4 * KvBytes;
+  static constexpr int kKLoad = widest_access(kKBytesPerThread);
+  static constexpr int kKStepsPerLoad = kKLoad / KvBytes / 4;  // 4 elements per mma k-step
+  // P.V: lane (i = lane / 4) owns output elements [i * D/8, (i+1) * D/8).
+  static constexpr int kVBytesPerThread = D / 8 * KvBytes;
+  static constexpr int kVLoad = widest_access(kVBytesPerThread);
+
+  static constexpr int kQPitch = (D + 8) * 2;  // bytes, 16-bit Q rows
+  static constexpr int kRedPitch = D + 4;      // floats, cross-warp reduction rows
+
+  // Shared-memory map (offsets in bytes, each 16-aligned).
+  static constexpr int kKvRegion = max_int(kStages * kStageBytes, kWarps * 16 * kRedPitch * 4);
+  static constexpr int kMlOffset = kKvRegion;                             // float2 [4][16]
+  static constexpr int kRowScaleOffset = kMlOffset + kWarps * 16 * 8;     // float [64]
+  static constexpr int kQOffset = kRowScaleOffset + kMaxTileRows * 4;
+  static constexpr int smem_bytes(int row_frags) { return kQOffset + 16 * row_frags * kQPitch; }
+};
+
+// CTAs per SM the launch bounds promise (and the shared-memory budget above
+// allows); the split heuristic uses the same number.
+constexpr int decode_min_blocks_per_sm(int /*head_dim*/) { return 2; }
+
+}  // namespace decode
+}  // namespace cuda
+}  // namespace kvattn
