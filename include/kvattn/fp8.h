@@ -14,10 +14,12 @@
 
 #include "kvattn/tensor.h"
 
+#ifndef KVATTN_HOST_DEVICE
 #if defined(__CUDACC__)
 #define KVATTN_HOST_DEVICE __host__ __device__
 #else
 #define KVATTN_HOST_DEVICE
+#endif
 #endif
 
 namespace kvattn {

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""kvattn against the attention kernels available on this machine, on the standard workloads.
+
+Runs on a CUDA machine with torch. Implementations: kvattn (its Python package, vLLM's flash_attn_varlen_func
+convention, paged KV in bf16 / e4m3 / e5m2), torch SDPA with the cuDNN and flash backends (dense bf16: no paging,
+no fp8), and flashinfer / vllm_flash_attn when importable. Prints one table, writes --json (bench/results schema)
+and a PNG bar chart when matplotlib is there. Details: docs/benchmarks.md.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from peers import report, workloads as wl  # noqa: E402  (pure Python: importable without torch)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workload", default="all", help="comma-separated workload names, or all")
+    p.add_argument("--kv-dtype", default="bf16,e4m3,e5m2", help="comma-separated: bf16, e4m3, e5m2")
+    p.add_argument("--impls", default="all",
+                   help="comma-separated of kvattn, sdpa-cudnn, sdpa-flash, flashinfer, vllm-fa; 'all' or 'peers'")
+    p.add_argument("--reps", type=int, default=None, help="timed repetitions (default ~1 s per row, at most 100)")
+    p.add_argument("--json", default=None, help="write the record here (a directory gets <gpu-slug>.peers.json)")
+    p.add_argument("--png", default=None, help="bar chart path (default: next to --json, else compare.png)")
+    p.add_argument("--no-ceilings", action="store_true", help="skip the copy / GEMM ceilings")
+    p.add_argument("--no-check", action="store_true", help="skip the fp32 reference check of paged outputs")
+    p.add_argument("--scale", default=None, metavar="LEN_DIV,COUNT_DIV",
+                   help="shrink the workloads (smoke runs only; the record says so)")
+    args = p.parse_args(argv)
+    try:
+        args.workloads = wl.select(args.workload.split(","))
+    except ValueError as e:
+        p.error(str(e))
+    args.kv_dtypes = [d for d in args.kv_dtype.split(",") if d]
+    for d in args.kv_dtypes:
+        if d not in wl.KV_DTYPES:
+            p.error(f"--kv-dtype: unknown '{d}'; expected bf16, e4m3 or e5m2")
+    return args
+
+
+def current_commit() -> str:
+    env = os.environ.get("KVATTN_COMMIT")
+    if env:
+        return env
+    try:
+        here = os.path.dirname(os.path.abspath(__file__))
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
+                              check=True).stdout.strip() or "unknown"
+    except Exception:  # noqa: BLE001 - a copy without .git
+        return "unknown"
+
+
+def versions() -> dict:
+    import torch
+    found = {"torch": torch.__version__, "cuda": torch.version.cuda}
+    for name in ("kvattn", "triton", "flashinfer", "vllm", "matplotlib"):
+        try:
+            found[name] = getattr(__import__(name), "__version__", "?")
+        except Exception:  # noqa: BLE001
+            found[name] = None
+    return found
+
+
+def run_row(impl_name: str, prepare, w, kv_dtype: str, args, ceilings) -> dict:
+    import torch
+
+    from peers import check, timing
+    from peers.impls import Skip
+
+    row = {"workload": w.name, "impl": impl_name, "kv_dtype": kv_dtype, "ms": None, "tflops": None, "tbps": None,
+           "status": "ok", "note": "", "check_max_rel_l2": None}
+    try:
+        runner = prepare(w, kv_dtype, "cuda")
+        row["note"] = runner.note
+        if runner.batch is not None and not args.no_check:
+            torch.cuda.synchronize()
+            err = check.max_rel_l2(w, runner.batch, runner.batch.out)
+            row["check_max_rel_l2"] = err
+            if not err < check.TOLERANCE:
+                row["status"] = "mismatch"
+                row["note"] = f"rel L2 {err:.3g} vs fp32 reference (tolerance {check.TOLERANCE})"
+        with runner.context:
+            t = timing.time_gpu(runner.call, reps=args.reps)
+        flops = wl.flops(w)
+        moved = wl.bytes_moved(w, kv_dtype, paged=runner.paged)
+        row.update(ms=t.ms, min_ms=t.min_ms, max_ms=t.max_ms, reps=t.reps, tflops=flops / (t.ms * 1e9),
+                   tbps=moved / (t.ms * 1e9))
+        if ceilings.get("bf16_gemm_tflops"):
+            row["pct_bf16_gemm"] = 100 * row["tflops"] / ceilings["bf16_gemm_tflops"]
+        if ceilings.get("copy_tbps"):
+            row["pct_copy"] = 100 * row["tbps"] / ceilings["copy_tbps"]
+    except Skip as e:
+        row.update(status="skipped", note=str(e))
+    except Exception as e:  # noqa: BLE001 - one failing implementation must not stop the comparison
+        row.update(status="error", note=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+    return row
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        import torch
+    except ImportError:
+        print("compare.py needs torch (and a CUDA device)", file=sys.stderr)
+        return 2
+    if not torch.cuda.is_available():
+        print("compare.py needs a CUDA device; without one run build/bench/kvattn-bench (CPU mode)", file=sys.stderr)
+        return 2
+
+    from peers.impls import IMPLS, PEERS
+    from peers.timing import measure_ceilings
+
+    names = {"all": list(IMPLS), "peers": PEERS}.get(args.impls, args.impls.split(","))
+    unknown = [n for n in names if n not in IMPLS]
+    if unknown:
+        print(f"--impls: unknown {unknown}; expected some of {list(IMPLS)}, all or peers", file=sys.stderr)
+        return 2
+    workloads = args.workloads
+    if args.scale:
+        len_div, count_div = (int(x) for x in args.scale.split(","))
+        workloads = [wl.scaled(w, len_div, count_div) for w in workloads]
+
+    gpu = torch.cuda.get_device_name()
+    print(f"compare.py on {gpu}; versions: {versions()}", file=sys.stderr)
+    ceilings = {} if args.no_ceilings else measure_ceilings()
+    if ceilings:
+        print(f"ceilings: {ceilings}", file=sys.stderr)
+
+    rows = []
+    for w in workloads:
+        for kv_dtype in args.kv_dtypes:
+            for name in names:
+                row = run_row(name, IMPLS[name], w, kv_dtype, args, ceilings)
+                timed = "" if row["ms"] is None else f"{row['ms']:.3f} ms "
+                print(f"{w.name} {kv_dtype} {name}: {row['status']} {timed}{row['note']}", file=sys.stderr)
+                rows.append(row)
+
+    print(report.format_table(rows))
+    record = {"gpu": gpu, "commit": current_commit(),
+              "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+              "tool": "compare.py", "mode": "gpu", "scale": args.scale, "versions": versions(),
+              "ceilings": {k: ceilings.get(k) for k in ("copy_tbps", "bf16_gemm_tflops", "fp8_gemm_tflops")},
+              "rows": rows}
+    png = args.png
+    if args.json:
+        target = report.write_json(args.json, record)
+        print(f"wrote {target}", file=sys.stderr)
+        png = png or os.path.splitext(target)[0] + ".png"
+    written = report.save_png(png or "compare.png", rows, f"{gpu}, commit {record['commit']}")
+    if written:
+        print(f"wrote {written}", file=sys.stderr)
+    return 1 if any(r["status"] in ("mismatch", "error") and r["impl"] == "kvattn" for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

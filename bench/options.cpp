@@ -1,0 +1,87 @@
+#include "options.h"
+
+#include <sstream>
+#include <stdexcept>
+
+namespace kvattn_bench {
+
+static std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> parts;
+  std::stringstream ss(text);
+  std::string part;
+  while (std::getline(ss, part, ','))
+    if (!part.empty()) parts.push_back(part);
+  return parts;
+}
+
+static KvDTypeChoice parse_kv_dtype(const std::string& name) {
+  if (name == "bf16") return {name, kvattn::DType::kBFloat16};
+  if (name == "e4m3") return {name, kvattn::DType::kFloat8E4M3};
+  if (name == "e5m2") return {name, kvattn::DType::kFloat8E5M2};
+  throw std::invalid_argument("--kv-dtype: unknown dtype '" + name + "'; expected bf16, e4m3 or e5m2");
+}
+
+const char* usage_text() {
+  return "usage: kvattn-bench [flags]\n"
+         "  --workload NAME[,NAME]   standard workloads to run (default: all; --list shows them)\n"
+         "  --kv-dtype bf16,e4m3,e5m2  KV cache dtypes (default: all three; q is bf16)\n"
+         "  --reps N                 timed repetitions (default: ~1 s per workload, at most 100)\n"
+         "  --json FILE|DIR/         write results as JSON (a directory gets <gpu-slug>.json)\n"
+         "  --graph                  also time CUDA-graph replays of each call\n"
+         "  --cpu                    use the CPU backend (scaled-down workloads) even with a GPU\n"
+         "  --no-check               skip the correctness check against the CPU backend\n"
+         "  --no-ceilings            skip the copy / GEMM ceiling measurements\n"
+         "  --list                   list the workloads and exit\n"
+         "Env: KVATTN_COMMIT overrides the commit recorded in the JSON.\n";
+}
+
+Options parse_options(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&](const char* flag) -> std::string {
+      const std::string prefix = std::string(flag) + "=";
+      if (arg.rfind(prefix, 0) == 0) return arg.substr(prefix.size());
+      if (i + 1 >= argc) throw std::invalid_argument(std::string(flag) + ": expected a value after the flag");
+      return argv[++i];
+    };
+    auto is = [&](const char* flag) { return arg == flag || arg.rfind(std::string(flag) + "=", 0) == 0; };
+
+    if (is("--workload")) {
+      for (const std::string& w : split_commas(value("--workload"))) o.workloads.push_back(w);
+    } else if (is("--kv-dtype")) {
+      for (const std::string& d : split_commas(value("--kv-dtype"))) o.kv_dtypes.push_back(parse_kv_dtype(d));
+    } else if (is("--reps")) {
+      const std::string v = value("--reps");
+      try {
+        size_t used = 0;
+        o.reps = std::stoi(v, &used);
+        if (used != v.size() || o.reps < 1) throw std::invalid_argument("");
+      } catch (const std::exception&) {
+        throw std::invalid_argument("--reps: expected a positive integer, got '" + v + "'");
+      }
+    } else if (is("--json")) {
+      o.json_path = value("--json");
+    } else if (arg == "--graph") {
+      o.graph = true;
+    } else if (arg == "--cpu") {
+      o.force_cpu = true;
+    } else if (arg == "--no-check") {
+      o.check = false;
+    } else if (arg == "--no-ceilings") {
+      o.ceilings = false;
+    } else if (arg == "--list") {
+      o.list = true;
+    } else if (arg == "--help" || arg == "-h") {
+      o.help = true;
+    } else {
+      throw std::invalid_argument(arg + ": unknown flag (see --help)");
+    }
+  }
+  if (o.kv_dtypes.empty())
+    o.kv_dtypes = {
+        {"bf16", kvattn::DType::kBFloat16}, {"e4m3", kvattn::DType::kFloat8E4M3}, {"e5m2", kvattn::DType::kFloat8E5M2}};
+  return o;
+}
+
+}  // namespace kvattn_bench

@@ -1,0 +1,32 @@
+// Command-line flags of kvattn-bench.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "kvattn/tensor.h"
+
+namespace kvattn_bench {
+
+struct KvDTypeChoice {
+  std::string name;  // "bf16", "e4m3", "e5m2" (as in the tables and JSON)
+  kvattn::DType dtype;
+};
+
+struct Options {
+  std::vector<std::string> workloads;  // empty = all
+  std::vector<KvDTypeChoice> kv_dtypes;
+  int reps = 0;           // 0 = enough for about one second per workload (at most 100)
+  std::string json_path;  // empty = no JSON; a directory (or trailing '/') = <dir>/<gpu-slug>.json
+  bool graph = false;     // also time CUDA-graph replays
+  bool force_cpu = false;
+  bool check = true;
+  bool ceilings = true;
+  bool list = false;
+  bool help = false;
+};
+
+// Throws std::invalid_argument naming the flag and what it expects.
+Options parse_options(int argc, char** argv);
+const char* usage_text();
+
+}  // namespace kvattn_bench

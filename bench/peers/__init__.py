@@ -1,0 +1,1 @@
+"""Helpers of bench/compare.py: the workloads, inputs, implementations, timing and reports."""

@@ -1,0 +1,73 @@
+"""GPU timing with CUDA events (L2 flushed before every timed call) and the ceilings measured in the same run."""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+import torch
+
+FLUSH_BYTES = 256 << 20  # several times the L2 of any current GPU
+
+
+@dataclass
+class Timing:
+    ms: float
+    min_ms: float
+    max_ms: float
+    reps: int
+
+
+def time_gpu(fn, reps: int | None = None, budget_ms: float = 1000.0, max_reps: int = 100, warmup: int = 3) -> Timing:
+    """Median over reps of fn()'s GPU time; reps defaults to about budget_ms worth, within [5, max_reps]."""
+    flush = torch.empty(FLUSH_BYTES, dtype=torch.uint8, device="cuda")
+
+    def run(n: int) -> list[float]:
+        pairs = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(n)]
+        for start, end in pairs:
+            flush.zero_()  # evict the previous call's inputs from L2 (not timed)
+            start.record()
+            fn()
+            end.record()
+        torch.cuda.synchronize()
+        return [start.elapsed_time(end) for start, end in pairs]
+
+    warm = statistics.median(run(warmup))
+    if reps is None:
+        reps = int(min(max(budget_ms / max(warm, 1e-3), 5), max_reps))
+    times = run(reps)
+    return Timing(statistics.median(times), min(times), max(times), reps)
+
+
+def _median_ms(fn, reps: int = 20) -> float:
+    return time_gpu(fn, reps=reps).ms
+
+
+def measure_ceilings() -> dict[str, float | None]:
+    """Device copy (read + write), bf16 GEMM and fp8 e4m3 GEMM at 8192^3, on random data."""
+    out: dict[str, float | None] = {"copy_tbps": None, "bf16_gemm_tflops": None, "fp8_gemm_tflops": None}
+    n = 8192
+    gemm_flop = 2.0 * n ** 3
+    try:
+        nbytes = 1 << 30
+        src = torch.empty(nbytes, dtype=torch.uint8, device="cuda").random_(0, 255)
+        dst = torch.empty_like(src)
+        out["copy_tbps"] = 2.0 * nbytes / (_median_ms(lambda: dst.copy_(src)) * 1e9)
+        del src, dst
+    except Exception as e:  # noqa: BLE001 - a ceiling that fails is reported, not fatal
+        print(f"ceiling copy failed: {e}")
+    try:
+        a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+        b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+        out["bf16_gemm_tflops"] = gemm_flop / (_median_ms(lambda: torch.matmul(a, b)) * 1e9)
+        del a, b
+    except Exception as e:  # noqa: BLE001
+        print(f"ceiling bf16 GEMM failed: {e}")
+    try:
+        a = torch.randn(n, n, device="cuda").to(torch.float8_e4m3fn)
+        b = torch.randn(n, n, device="cuda").to(torch.float8_e4m3fn).t()  # column-major, as _scaled_mm wants
+        one = torch.ones((), device="cuda")
+        out["fp8_gemm_tflops"] = gemm_flop / (
+            _median_ms(lambda: torch._scaled_mm(a, b, scale_a=one, scale_b=one, out_dtype=torch.bfloat16)) * 1e9)
+    except Exception as e:  # noqa: BLE001
+        print(f"ceiling fp8 GEMM failed: {e}")
+    return out

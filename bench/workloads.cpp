@@ -1,0 +1,110 @@
+#include "workloads.h"
+
+#include <algorithm>
+#include <sstream>
+#include <stdexcept>
+
+namespace kvattn_bench {
+
+std::vector<Workload> standard_workloads() {
+  std::vector<Workload> list = {
+      {"prefill_4x8k", {{4, 8192, 0}}},
+      {"chunk_8x2k_ctx6k", {{8, 2048, 6144}}},
+      {"mixed_2k_128dec", {{1, 2048, 2048}, {128, 1, 4096}}},
+      {"decode_128_ctx4k", {{128, 1, 4096}}},
+      {"decode_32_ctx32k", {{32, 1, 32768}}},
+      {"specdec_64x4_ctx4k", {{64, 4, 4096}}},
+      {"decode_8_ctx128k", {{8, 1, 131072}}},
+      {"prefill_d64", {{4, 8192, 0}}},
+      {"prefill_d256", {{4, 8192, 0}}},
+  };
+  list[7].head_dim = 64;
+  list[8].head_dim = 256;
+  list[8].num_q_heads = 16;
+  return list;
+}
+
+std::vector<Workload> select_workloads(const std::vector<std::string>& names) {
+  std::vector<Workload> all = standard_workloads();
+  if (names.empty()) return all;
+  std::vector<Workload> picked;
+  for (const std::string& name : names) {
+    if (name == "all") return all;
+    auto it = std::find_if(all.begin(), all.end(), [&](const Workload& w) { return w.name == name; });
+    if (it == all.end()) {
+      std::string known;
+      for (const Workload& w : all) known += (known.empty() ? "" : ", ") + w.name;
+      throw std::invalid_argument("--workload: unknown workload '" + name + "'; expected one of: " + known +
+                                  " (or all)");
+    }
+    picked.push_back(*it);
+  }
+  return picked;
+}
+
+static int64_t scale_len(int64_t len, int64_t div) {
+  if (len <= kKeepShortLen) return len;
+  return std::max<int64_t>(kKeepShortLen, len / div);
+}
+
+Workload scaled(const Workload& w, Scale scale) {
+  Workload s = w;
+  for (SeqGroup& g : s.groups) {
+    g.count = std::max<int64_t>(1, g.count / scale.count_div);
+    g.q_len = scale_len(g.q_len, scale.len_div);
+    g.cached = scale_len(g.cached, scale.len_div);
+  }
+  return s;
+}
+
+std::vector<SeqLens> sequences(const Workload& w) {
+  std::vector<SeqLens> seqs;
+  for (const SeqGroup& g : w.groups)
+    for (int64_t i = 0; i < g.count; ++i) seqs.push_back({g.q_len, g.cached + g.q_len});
+  return seqs;
+}
+
+std::string shape_string(const Workload& w) {
+  std::ostringstream os;
+  for (size_t i = 0; i < w.groups.size(); ++i) {
+    const SeqGroup& g = w.groups[i];
+    os << (i ? "+" : "") << g.count << "x(" << g.q_len << "," << g.cached << ")";
+  }
+  return os.str();
+}
+
+// Keys visible to the rows of one sequence, counted row by row (at most a few
+// thousand rows per sequence, so exactness costs nothing).
+static int64_t sequence_pairs(int64_t q_len, int64_t kv_len, bool causal) {
+  if (!causal) return q_len * kv_len;
+  const int64_t off = kv_len - q_len;
+  int64_t pairs = 0;
+  for (int64_t i = 0; i < q_len; ++i) pairs += std::clamp<int64_t>(i + off + 1, 0, kv_len);
+  return pairs;
+}
+
+int64_t visible_pairs(const Workload& w) {
+  int64_t pairs = 0;
+  for (const SeqGroup& g : w.groups) pairs += g.count * sequence_pairs(g.q_len, g.cached + g.q_len, w.causal);
+  return pairs;
+}
+
+double attention_flops(const Workload& w) {
+  return 4.0 * w.head_dim * w.num_q_heads * static_cast<double>(visible_pairs(w));
+}
+
+double attention_bytes(const Workload& w, kvattn::DType kv_dtype, kvattn::DType q_dtype) {
+  const double kv_size = kvattn::dtype_size(kv_dtype);
+  const double q_size = kvattn::dtype_size(q_dtype);
+  const bool fp8 = kv_dtype == kvattn::DType::kFloat8E4M3 || kv_dtype == kvattn::DType::kFloat8E5M2;
+  double bytes = 0;
+  for (const SeqLens& s : sequences(w)) {
+    bytes += 2.0 * s.kv_len * w.num_kv_heads * w.head_dim * kv_size;  // K and V
+    bytes += 2.0 * s.q_len * w.num_q_heads * w.head_dim * q_size;     // q and out
+    bytes += 4.0 * ((s.kv_len + w.page_size - 1) / w.page_size);      // block-table entries
+    if (fp8) bytes += 2.0 * 4.0 * w.num_kv_heads;                     // k/v descales
+  }
+  return bytes;
+}
+
+}  // namespace kvattn_bench
