@@ -52,6 +52,7 @@ struct AttentionProblem {
   int64_t k_stride_block = 0, k_stride_token = 0, k_stride_head = 0;
   int64_t v_stride_block = 0, v_stride_token = 0, v_stride_head = 0;
   int64_t num_blocks = 0;  // paged: k.shape[0]; contiguous: 0
+  int64_t total_k = 0;     // contiguous: k.shape[0]; paged: 0
   int page_size = 0;       // paged only
   const int32_t* block_table = nullptr;
   int64_t block_table_stride = 0;  // row stride in elements

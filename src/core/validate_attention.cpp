@@ -236,6 +236,7 @@ void fill_kv(const VarlenAttentionArgs& a, const Sizes& s, AttentionProblem& p) 
     p.seqused_k = static_cast<const int32_t*>(a.seqused_k.data);
   } else {
     p.cu_seqlens_k = static_cast<const int32_t*>(a.cu_seqlens_k.data);
+    p.total_k = a.k.shape[0];
   }
 }
 

@@ -45,7 +45,7 @@ void check_attention_bounds(const AttentionProblem& p) {
                 "max_seqlen_q");
   if (!p.paged) {
     // The problem does not carry k.shape[0]; -1 skips the end check.
-    check_offsets("cu_seqlens_k", p.cu_seqlens_k, p.batch, -1, "k.shape[0]", p.max_seqlen_k, "max_seqlen_k");
+    check_offsets("cu_seqlens_k", p.cu_seqlens_k, p.batch, p.total_k, "k.shape[0]", p.max_seqlen_k, "max_seqlen_k");
     return;
   }
   for (int64_t b = 0; b < p.batch; ++b) {
