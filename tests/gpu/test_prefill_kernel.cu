@@ -5,8 +5,9 @@
 //
 // In the project build this is a GoogleTest suite (skipped without a GPU).
 // Built with -DKVATTN_PREFILL_STANDALONE it has its own main():
-//   prefill_test [--bench] [--quick] [--only NAME_SUBSTRING] [--list]
-// and with -DKVATTN_PREFILL_SHAPE_BENCH it also times other D=128 tile shapes.
+//   prefill_test [--bench] [--rounds N] [--quick] [--only NAME_SUBSTRING] [--list]
+// and with -DKVATTN_PREFILL_SHAPE_BENCH it also checks and times other D=128 tile
+// shapes; with -DKVATTN_PREFILL_BASELINE_BENCH it times a baseline kernel too.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
@@ -17,6 +18,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <random>
@@ -150,6 +152,33 @@ Launcher shape_launcher() {
 }
 #endif
 
+#ifdef KVATTN_PREFILL_SHAPE_BENCH
+// D=128 tile shapes besides the default (8w x2 BN64, widen after QK^T) that the benchmark
+// checks and times, bf16 q.
+struct ShapeVariant {
+  std::string name;
+  Launcher bf16, fp8;  // 16-bit KV (empty: FP8-only variant), FP8 KV
+};
+std::vector<ShapeVariant> bench_shapes() {
+  using cuda::PrefillShape;
+  using BF = __nv_bfloat16;
+  return {
+      {"8w x1 BN64 2cta", shape_launcher<PrefillShape<128, 8, 1, 64, 2>, BF, false>(),
+       shape_launcher<PrefillShape<128, 8, 1, 64, 2>, BF, true>()},
+      {"8w x2 BN64 widen-before", {}, shape_launcher<PrefillShape<128, 8, 2, 64, 1, cuda::kWidenBefore>, BF, true>()},
+      {"8w x2 BN64 widen-own-phase", {},
+       shape_launcher<PrefillShape<128, 8, 2, 64, 1, cuda::kWidenOwnPhase>, BF, true>()},
+      {"4w x2 BN64 2cta", {}, shape_launcher<PrefillShape<128, 4, 2, 64, 2>, BF, true>()},
+  };
+}
+#endif
+
+#ifdef KVATTN_PREFILL_BASELINE_BENCH
+// The kernel as committed before this round of tuning (built from the old sources
+// into its own namespace by tools/dev/prefill_build.sh), for A/B timings.
+void launch_baseline_prefill(const AttentionProblem& p);
+#endif
+
 struct Case {
   std::string name;
   int head_dim = 128;
@@ -171,6 +200,9 @@ struct Case {
   bool unaligned = false;    // odd token strides: the byte-copy path
   int64_t seqlen_hint = 0;   // extra added to max_seqlen_q
   int pad_rows = 3;          // q/out rows past cu_seqlens_q[B] that must stay untouched
+  int q_exp_lo = 0, q_exp_hi = -1;  // if lo <= hi: q token row t scaled by 2^(lo + t*13 mod (hi-lo+1)), every
+                                    // 7th row zero (the bf16 -> scaled fp16 rewrite of Q for FP8 KV)
+  float kv_scale = 1.0f;     // K/V drawn times this before quantizing; descales take 1 / kv_scale
   Launcher launch;           // empty: launch_prefill_portable (with skip_short)
 };
 
@@ -222,7 +254,14 @@ HostData make_data(const Case& c, std::mt19937& rng) {
   H.q_stride_t = int64_t{c.hq} * D + (c.unaligned ? 1 : 0);
   H.out_stride_t = int64_t{c.hq} * D + (c.unaligned ? 5 : 0);
   H.q16.resize(H.q_rows * H.q_stride_t);
-  for (auto& x : H.q16) x = to_bits16(nd(rng), c.q_dtype);
+  for (int64_t i = 0; i < static_cast<int64_t>(H.q16.size()); ++i) {
+    float x = nd(rng);
+    if (c.q_exp_lo <= c.q_exp_hi) {
+      const int64_t t = i / H.q_stride_t;
+      x = t % 7 == 3 ? 0.0f : std::ldexp(x, c.q_exp_lo + static_cast<int>((t * 13) % (c.q_exp_hi - c.q_exp_lo + 1)));
+    }
+    H.q16[i] = to_bits16(x, c.q_dtype);
+  }
 
   const int kv_bytes = is_fp8(c.kv_dtype) ? 1 : 2;
   H.k_stride_t = int64_t{c.hkv} * D + (c.unaligned ? 3 : 0);
@@ -248,7 +287,7 @@ HostData make_data(const Case& c, std::mt19937& rng) {
     raw.resize(n * kv_bytes);
     f.resize(n);
     for (int64_t i = 0; i < n; ++i) {
-      const float x = nd(rng);
+      const float x = nd(rng) * c.kv_scale;
       if (kv_bytes == 1) {
         raw[i] = to_fp8(x, c.kv_dtype);
         f[i] = fp8_decode(raw[i], c.kv_dtype);
@@ -266,7 +305,7 @@ HostData make_data(const Case& c, std::mt19937& rng) {
     const int n = c.descales == 1 ? B * c.hkv : 1;
     for (auto* v : {&H.qd, &H.kd, &H.vd}) {
       v->resize(n);
-      for (auto& x : *v) x = ud(rng);
+      for (auto& x : *v) x = ud(rng) / (v == &H.qd ? 1.0f : c.kv_scale);
     }
   }
   if (c.sinks) {
@@ -586,28 +625,52 @@ std::vector<Case> correctness_cases(bool quick) {
   c.head_dim = 96, c.q_dtype = DType::kFloat16, c.kv_dtype = DType::kFloat8E4M3, c.page_size = 7;
   c.causal = true, c.q_lens = {77, 150}, c.kv_lens = {200, 150};
   add(c);
+  // bf16 q with FP8 KV multiplies in fp16: q rows rescaled by powers of two.
+  c = Case{};
+  c.name = "page16 e4m3 bf16 D128 q rows 2^-30..2^3";
+  c.kv_dtype = DType::kFloat8E4M3, c.causal = true, c.q_exp_lo = -30, c.q_exp_hi = 3, c.descales = 1;
+  c.q_lens = {150, 70}, c.kv_lens = {150, 300};
+  add(c);
+  c = Case{};
+  c.name = "page16 e5m2 bf16 D192 q rows 2^14..2^24 softcap";  // past fp16's range
+  c.head_dim = 192, c.kv_dtype = DType::kFloat8E5M2, c.causal = true, c.q_exp_lo = 14, c.q_exp_hi = 24;
+  c.softmax_scale = 1.0f / (16777216.0f * 14.0f);
+  c.softcap = 20.0f, c.sinks = true, c.q_lens = {90}, c.kv_lens = {130};
+  add(c);
+  c = Case{};
+  c.name = "page16 e4m3 bf16 D64 q rows 2^-20..2^2 neg scale";
+  c.head_dim = 64, c.kv_dtype = DType::kFloat8E4M3, c.q_exp_lo = -20, c.q_exp_hi = 2, c.softmax_scale = -0.1f;
+  c.q_lens = {64}, c.kv_lens = {100};
+  add(c);
+  c = Case{};
+  c.name = "page1 e4m3 bf16 D96 window subnormal KV";  // K/V codes mostly e4m3 subnormals
+  c.head_dim = 96, c.kv_dtype = DType::kFloat8E4M3, c.page_size = 1, c.window_left = 40, c.causal = true;
+  c.kv_scale = 1.0f / 256, c.descales = 2, c.q_lens = {120}, c.kv_lens = {180};
+  add(c);
+  c = Case{};
+  c.name = "page16 e5m2 bf16 D128 tiny KV";
+  c.kv_dtype = DType::kFloat8E5M2, c.causal = true, c.kv_scale = 1.0f / 32768, c.descales = 1;  // fp16 subnormals
+  c.q_lens = {70}, c.kv_lens = {200};
+  add(c);
 #ifdef KVATTN_PREFILL_SHAPE_BENCH
   {  // the other D=128 tile shapes the benchmark times (the default is 8w x1 BN64)
     using cuda::PrefillShape;
-    const std::vector<std::pair<std::string, Launcher>> shapes = {
-        {"4w x2 BN64", shape_launcher<PrefillShape<128, 4, 2, 64, 2>, __nv_bfloat16, true>()},
-        {"4w x2 BN32", shape_launcher<PrefillShape<128, 4, 2, 32, 2>, __nv_bfloat16, true>()},
-        {"8w x1 BN128", shape_launcher<PrefillShape<128, 8, 1, 128, 1>, __nv_bfloat16, true>()}};
-    for (const auto& sh : shapes) {
+    for (const auto& sh : bench_shapes()) {
       c = Case{};
-      c.name = "shape " + sh.first + " e4m3 window+sinks";
+      c.name = "shape " + sh.name + " e4m3 window+sinks";
       c.kv_dtype = DType::kFloat8E4M3, c.hq = 4, c.hkv = 1, c.causal = true, c.window_left = 300, c.sinks = true;
-      c.q_lens = {333, 20}, c.kv_lens = {600, 20}, c.launch = sh.second;
+      c.q_lens = {333, 20}, c.kv_lens = {600, 20}, c.launch = sh.fp8;
+      add(c);
+      c.name = "shape " + sh.name + " e5m2 q rows 2^-30..2^3";
+      c.kv_dtype = DType::kFloat8E5M2, c.window_left = -1, c.sinks = false, c.q_exp_lo = -30, c.q_exp_hi = 3;
+      c.q_lens = {300}, c.kv_lens = {400};
+      add(c);
+      if (!sh.bf16) continue;
+      c = Case{};
+      c.name = "shape " + sh.name + " bf16 KV";
+      c.q_lens = {200, 300}, c.kv_lens = {260, 300}, c.causal = true, c.launch = sh.bf16;
       add(c);
     }
-    c = Case{};
-    c.name = "shape 4w x2 BN32 bf16 KV";
-    c.q_lens = {200}, c.kv_lens = {260}, c.causal = true;
-    c.launch = shape_launcher<PrefillShape<128, 4, 2, 32, 2>, __nv_bfloat16, false>();
-    add(c);
-    c.name = "shape 4w x2 BN64 bf16 KV";
-    c.launch = shape_launcher<PrefillShape<128, 4, 2, 64, 2>, __nv_bfloat16, false>();
-    add(c);
   }
 #endif
   if (!quick) {
@@ -635,12 +698,21 @@ int64_t run_correctness(bool quick, const std::string& only = "") {
 }
 
 // ---------------- timing ----------------
-struct BenchConfig {
+// Hq 32, Hkv 8, D 128 (one D 256 workload), page 16 (scattered pages), causal, random data. Each variant
+// is timed in several interleaved rounds after a warm-up, so that clock ramps and
+// drift hit every variant alike; the table reports the median and best round.
+struct BenchWorkload {
   std::string name;
-  DType q_dtype, kv_dtype;
   int batch, q_len, cached;  // kv_len = cached + q_len
-  // Launches one run; default: launch_prefill_portable.
-  Launcher launch;
+  int head_dim = 128;
+};
+
+struct BenchVariant {
+  std::string name;
+  const BenchWorkload* workload;
+  DType q_dtype, kv_dtype;
+  Launcher launch;  // empty: launch_prefill_portable
+  std::vector<double> ms;
 };
 
 double flops_of(int batch, int q_len, int kv_len, int hq, int d) {
@@ -649,25 +721,55 @@ double flops_of(int batch, int q_len, int kv_len, int hq, int d) {
   return 4.0 * d * hq * pairs * batch;
 }
 
-void run_bench(const BenchConfig& bc) {
-  const int hq = 32, hkv = 8, D = 128, page = 16;
-  const int B = bc.batch, kv_len = bc.cached + bc.q_len;
-  const int64_t total_q = int64_t{B} * bc.q_len;
-  const int kvb = is_fp8(bc.kv_dtype) ? 1 : 2;
+// Fills n elements of type t with hash-random values in [-2, 2] (FP8: quantized).
+__global__ void fill_random(void* dst, int64_t n, DType t, uint32_t seed) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
+    uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
+    h ^= h >> 16;
+    h *= 0x7feb352du;
+    h ^= h >> 15;
+    const float x = (h & 0xffffff) * (4.0f / 16777216.0f) - 2.0f;
+    if (t == DType::kBFloat16)
+      static_cast<__nv_bfloat16*>(dst)[i] = __float2bfloat16_rn(x);
+    else if (t == DType::kFloat16)
+      static_cast<__half*>(dst)[i] = __float2half_rn(x);
+    else
+      static_cast<uint8_t*>(dst)[i] =
+          __nv_cvt_float_to_fp8(x, __NV_SATFINITE, t == DType::kFloat8E4M3 ? __NV_E4M3 : __NV_E5M2);
+  }
+}
+
+// Device buffers and the problem of one (workload, q dtype, KV dtype).
+struct BenchProblem {
+  AttentionProblem p;
+  std::vector<void*> buffers;
+  double flops = 0;
+};
+
+BenchProblem make_bench_problem(const BenchWorkload& w, DType q_dtype, DType kv_dtype) {
+  const int hq = 32, hkv = 8, D = w.head_dim, page = 16;
+  const int B = w.batch, kv_len = w.cached + w.q_len;
+  const int64_t total_q = int64_t{B} * w.q_len;
+  const int kvb = is_fp8(kv_dtype) ? 1 : 2;
   const int64_t blocks_per_seq = (kv_len + page - 1) / page, num_blocks = B * blocks_per_seq;
-  void *q, *out, *k, *v;
-  float* lse;
-  CUDA_OK(cudaMalloc(&q, total_q * hq * D * 2));
-  CUDA_OK(cudaMalloc(&out, total_q * hq * D * 2));
-  CUDA_OK(cudaMalloc(&lse, total_q * hq * 4));
-  CUDA_OK(cudaMalloc(&k, num_blocks * page * hkv * D * kvb));
-  CUDA_OK(cudaMalloc(&v, num_blocks * page * hkv * D * kvb));
-  // Small finite values everywhere (0x30 bytes: 0.125-ish fp8, tiny 16-bit).
-  CUDA_OK(cudaMemset(q, 0x30, total_q * hq * D * 2));
-  CUDA_OK(cudaMemset(k, 0x30, num_blocks * page * hkv * D * kvb));
-  CUDA_OK(cudaMemset(v, 0x30, num_blocks * page * hkv * D * kvb));
+  BenchProblem bp;
+  auto alloc = [&](int64_t bytes) {
+    void* d = nullptr;
+    CUDA_OK(cudaMalloc(&d, bytes));
+    bp.buffers.push_back(d);
+    return d;
+  };
+  void* q = alloc(total_q * hq * D * 2);
+  void* out = alloc(total_q * hq * D * 2);
+  float* lse = static_cast<float*>(alloc(total_q * hq * 4));
+  void* k = alloc(num_blocks * page * hkv * D * kvb);
+  void* v = alloc(num_blocks * page * hkv * D * kvb);
+  fill_random<<<1024, 256>>>(q, total_q * hq * D, q_dtype, 1u);
+  fill_random<<<1024, 256>>>(k, num_blocks * page * hkv * D, kv_dtype, 2u);
+  fill_random<<<1024, 256>>>(v, num_blocks * page * hkv * D, kv_dtype, 3u);
+  CUDA_OK(cudaGetLastError());
   std::vector<int32_t> cu_q(B + 1), used(B, kv_len), table(B * blocks_per_seq);
-  for (int b = 0; b <= B; ++b) cu_q[b] = b * bc.q_len;
+  for (int b = 0; b <= B; ++b) cu_q[b] = b * w.q_len;
   std::mt19937 rng(7);
   std::vector<int32_t> perm(num_blocks);
   for (int64_t i = 0; i < num_blocks; ++i) perm[i] = static_cast<int32_t>(i);
@@ -676,17 +778,19 @@ void run_bench(const BenchConfig& bc) {
   int32_t* d_cu_q = to_device(cu_q);
   int32_t* d_used = to_device(used);
   int32_t* d_table = to_device(table);
+  for (void* d : {static_cast<void*>(d_cu_q), static_cast<void*>(d_used), static_cast<void*>(d_table)})
+    bp.buffers.push_back(d);
 
-  AttentionProblem p;
+  AttentionProblem& p = bp.p;
   p.batch = B;
   p.total_q = total_q;
   p.num_q_heads = hq;
   p.num_kv_heads = hkv;
   p.head_dim = D;
-  p.max_seqlen_q = bc.q_len;
+  p.max_seqlen_q = w.q_len;
   p.max_seqlen_k = kv_len;
-  p.q_dtype = bc.q_dtype;
-  p.kv_dtype = bc.kv_dtype;
+  p.q_dtype = q_dtype;
+  p.kv_dtype = kv_dtype;
   p.q = q;
   p.q_stride_token = int64_t{hq} * D;
   p.q_stride_head = D;
@@ -716,59 +820,85 @@ void run_bench(const BenchConfig& bc) {
   p.lse_stride_head = total_q;
   p.lse_stride_token = 1;
   p.device = Device{DeviceType::kCUDA, 0};
+  bp.flops = flops_of(B, w.q_len, kv_len, hq, D);
+  return bp;
+}
 
-  auto launch = [&] {
-    if (bc.launch)
-      bc.launch(p);
-    else
-      cuda::launch_prefill_portable(p, nullptr, false);
-  };
-  for (int i = 0; i < 3; ++i) launch();
-  CUDA_OK(cudaDeviceSynchronize());
+void launch_variant(const BenchVariant& v, const AttentionProblem& p) {
+  if (v.launch)
+    v.launch(p);
+  else
+    cuda::launch_prefill_portable(p, nullptr, false);
+}
+
+// Mean time of `iters` back-to-back launches, in ms.
+double time_launches(const BenchVariant& v, const AttentionProblem& p, int iters) {
   cudaEvent_t e0, e1;
   CUDA_OK(cudaEventCreate(&e0));
   CUDA_OK(cudaEventCreate(&e1));
-  const int iters = 10;
   CUDA_OK(cudaEventRecord(e0));
-  for (int i = 0; i < iters; ++i) launch();
+  for (int i = 0; i < iters; ++i) launch_variant(v, p);
   CUDA_OK(cudaEventRecord(e1));
   CUDA_OK(cudaEventSynchronize(e1));
   float ms = 0;
   CUDA_OK(cudaEventElapsedTime(&ms, e0, e1));
-  ms /= iters;
-  const double tflops = flops_of(B, bc.q_len, kv_len, hq, D) / (ms * 1e-3) / 1e12;
-  std::printf("[bench] %-48s %8.3f ms  %6.1f TFLOP/s\n", bc.name.c_str(), ms, tflops);
-  for (void* ptr : {q, out, static_cast<void*>(lse), k, v, static_cast<void*>(d_cu_q), static_cast<void*>(d_used),
-                    static_cast<void*>(d_table)})
-    CUDA_OK(cudaFree(ptr));
   CUDA_OK(cudaEventDestroy(e0));
   CUDA_OK(cudaEventDestroy(e1));
+  return ms / iters;
 }
 
-
-void run_all_bench() {
+void run_all_bench(int rounds) {
   const DType bf = DType::kBFloat16, f16 = DType::kFloat16, e4 = DType::kFloat8E4M3, e5 = DType::kFloat8E5M2;
-  std::vector<BenchConfig> v = {
-      {"prefill 4x8192 causal bf16 q, bf16 KV", bf, bf, 4, 8192, 0, {}},
-      {"prefill 4x8192 causal bf16 q, e4m3 KV", bf, e4, 4, 8192, 0, {}},
-      {"prefill 4x8192 causal bf16 q, e5m2 KV", bf, e5, 4, 8192, 0, {}},
-      {"prefill 4x8192 causal fp16 q, fp16 KV", f16, f16, 4, 8192, 0, {}},
-      {"prefill 4x8192 causal fp16 q, e4m3 KV", f16, e4, 4, 8192, 0, {}},
-      {"chunked 8x(2048 on 6144) bf16 q, bf16 KV", bf, bf, 8, 2048, 6144, {}},
-      {"chunked 8x(2048 on 6144) bf16 q, e4m3 KV", bf, e4, 8, 2048, 6144, {}},
-  };
-#ifdef KVATTN_PREFILL_SHAPE_BENCH
-  using cuda::PrefillShape;
-  using BF = __nv_bfloat16;
-  v.push_back({"  shape 4w x2 BN64: bf16 KV", bf, bf, 4, 8192, 0, shape_launcher<PrefillShape<128, 4, 2, 64, 2>, BF, false>()});
-  v.push_back({"  shape 4w x2 BN64: e4m3 KV", bf, e4, 4, 8192, 0, shape_launcher<PrefillShape<128, 4, 2, 64, 2>, BF, true>()});
-  v.push_back({"  shape 4w x2 BN32: bf16 KV", bf, bf, 4, 8192, 0, shape_launcher<PrefillShape<128, 4, 2, 32, 2>, BF, false>()});
-  v.push_back({"  shape 4w x2 BN32: e4m3 KV", bf, e4, 4, 8192, 0, shape_launcher<PrefillShape<128, 4, 2, 32, 2>, BF, true>()});
-  v.push_back({"  shape 8w x1 BN64: bf16 KV", bf, bf, 4, 8192, 0, shape_launcher<PrefillShape<128, 8, 1, 64, 2>, BF, false>()});
-  v.push_back({"  shape 8w x1 BN64: e4m3 KV", bf, e4, 4, 8192, 0, shape_launcher<PrefillShape<128, 8, 1, 64, 2>, BF, true>()});
-  v.push_back({"  shape 8w x1 BN128: e4m3 KV", bf, e4, 4, 8192, 0, shape_launcher<PrefillShape<128, 8, 1, 128, 1>, BF, true>()});
+  static const BenchWorkload prefill{"4x8192", 4, 8192, 0}, chunked{"8x(2048 on 6144)", 8, 2048, 6144},
+      d256{"2x8192 D256", 2, 8192, 0, 256};
+  std::vector<BenchVariant> vs;
+  for (const BenchWorkload* w : {&prefill, &chunked, &d256}) {
+    std::vector<std::pair<DType, DType>> types = {{bf, bf}, {bf, e4}};
+    if (w != &d256) types.push_back({bf, e5});
+    if (w == &prefill) types.insert(types.end(), {{f16, f16}, {f16, e4}});
+    for (const auto& t : types) {
+      const std::string tn = std::string(t.first == bf ? "bf16" : "fp16") + " q, " + dtype_name(t.second) + " KV";
+#ifdef KVATTN_PREFILL_BASELINE_BENCH
+      vs.push_back({"baseline " + tn, w, t.first, t.second, launch_baseline_prefill, {}});
 #endif
-  for (const auto& bc : v) run_bench(bc);
+      vs.push_back({"default  " + tn, w, t.first, t.second, {}, {}});
+    }
+#ifdef KVATTN_PREFILL_SHAPE_BENCH
+    for (const auto& sh : bench_shapes()) {
+      if (w == &d256) break;
+      if (sh.bf16) vs.push_back({sh.name + ": bf16 KV", w, bf, bf, sh.bf16, {}});
+      vs.push_back({sh.name + ": e4m3 KV", w, bf, e4, sh.fp8, {}});
+    }
+#endif
+  }
+  // One problem per (workload, dtypes), built once.
+  std::vector<std::pair<std::string, BenchProblem>> problems;
+  auto problem_of = [&](const BenchVariant& v) -> BenchProblem& {
+    const std::string key = v.workload->name + dtype_name(v.q_dtype) + dtype_name(v.kv_dtype);
+    for (auto& pr : problems)
+      if (pr.first == key) return pr.second;
+    problems.emplace_back(key, make_bench_problem(*v.workload, v.q_dtype, v.kv_dtype));
+    return problems.back().second;
+  };
+  for (auto& v : vs) {  // warm-up: ~1 s of launches, and every kernel loaded
+    BenchProblem& bp = problem_of(v);
+    for (int i = 0; i < 2; ++i) launch_variant(v, bp.p);
+  }
+  CUDA_OK(cudaDeviceSynchronize());
+  for (int i = 0; i < 100; ++i) launch_variant(vs.front(), problem_of(vs.front()).p);
+  CUDA_OK(cudaDeviceSynchronize());
+  for (int r = 0; r < rounds; ++r)
+    for (auto& v : vs) v.ms.push_back(time_launches(v, problem_of(v).p, 8));
+  std::printf("[bench] %-18s %-44s %9s %9s %9s\n", "workload", "variant", "median ms", "TFLOP/s", "best");
+  for (auto& v : vs) {
+    std::vector<double> t = v.ms;
+    std::sort(t.begin(), t.end());
+    const double flops = problem_of(v).flops, med = t[t.size() / 2];
+    std::printf("[bench] %-18s %-44s %9.3f %9.1f %9.1f\n", v.workload->name.c_str(), v.name.c_str(), med,
+                flops / (med * 1e-3) / 1e12, flops / (t.front() * 1e-3) / 1e12);
+  }
+  for (auto& pr : problems)
+    for (void* d : pr.second.buffers) CUDA_OK(cudaFree(d));
 }
 
 bool have_device() {
@@ -783,8 +913,10 @@ bool have_device() {
 int main(int argc, char** argv) {
   using namespace kvattn::prefill_test;
   bool bench = false, quick = false;
+  int rounds = 5;
   std::string only;
   for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) rounds = std::max(1, std::atoi(argv[++i]));
     bench = bench || std::strcmp(argv[i], "--bench") == 0;
     quick = quick || std::strcmp(argv[i], "--quick") == 0;
     if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
@@ -802,7 +934,7 @@ int main(int argc, char** argv) {
   std::printf("device: %s, %d SMs, cc %d.%d\n", prop.name, prop.multiProcessorCount, prop.major, prop.minor);
   const int64_t bad = run_correctness(quick, only);
   std::printf("correctness: %s (%lld bad elements)\n", bad ? "FAIL" : "PASS", (long long)bad);
-  if (bench) run_all_bench();
+  if (bench) run_all_bench(rounds);
   return bad ? 1 : 0;
 }
 #else

@@ -44,8 +44,10 @@ __device__ __forceinline__ void store_rows(const PrefillParams& p, uint32_t stag
 template <class Traits, class QT>
 __device__ __forceinline__ void write_warp_output(
     const PrefillParams& p, float (&o)[Traits::kMTiles][Traits::kDTiles][4],
-    const OnlineSoftmax<Traits::kMTiles, Traits::kNTiles, Traits::kDTiles>& softmax, float mult, float v_descale,
+    const OnlineSoftmax<Traits::kMTiles, Traits::kNTiles, Traits::kDTiles>& softmax,
+    const float (&mult)[Traits::kMTiles][2], float v_descale,
     bool has_sink, float sink, uint32_t warp_stage, int64_t q_row0, int rows_valid, int h, int lane) {
+  __syncwarp();  // the staging rows are this warp's Q rows: every lane's last ldmatrix of them is done
 #pragma unroll
   for (int mt = 0; mt < Traits::kMTiles; ++mt)
 #pragma unroll
@@ -56,7 +58,7 @@ __device__ __forceinline__ void write_warp_output(
       const float mx = softmax.row_max[mt][hf];
       float factor = 0.0f, lse = -INFINITY;  // S4: a row that saw no key -> zeros, -inf
       if (mx != -INFINITY) {
-        float m2 = mx * mult;  // log2 units
+        float m2 = mx * mult[mt][hf];  // log2 units
         float scale_o = 1.0f;
         if (has_sink) {  // S3: the sink joins the denominator only
           const float s2 = sink * kLog2e;

@@ -14,9 +14,9 @@ namespace kvattn {
 namespace cuda {
 
 // Grid: x = (sequence, query head), y = query tiles of max_seqlen_q (host upper bound).
-template <class Shape, class QT, bool kFp8Kv>
-void launch_prefill_shape(const PrefillParams& params, const PrefillGrid& g, cudaStream_t stream) {
-  using Traits = PrefillTraits<Shape, kFp8Kv>;
+template <class Shape, class QT, KvStore kKvStore>
+void launch_prefill_kernel(const PrefillParams& params, const PrefillGrid& g, cudaStream_t stream) {
+  using Traits = PrefillTraits<Shape, QT, kKvStore>;
   const int64_t m_blocks = (g.max_seqlen_q + Traits::kBlockM - 1) / Traits::kBlockM;
   const int64_t ctas_x = g.batch * g.num_q_heads;
   if (m_blocks > 65535)
@@ -27,16 +27,52 @@ void launch_prefill_shape(const PrefillParams& params, const PrefillGrid& g, cud
     throw Error(ErrorCode::kNotImplemented, "cu_seqlens_q",
                 "batch x num_q_heads must stay below 2^31 for the CUDA prefill grid");
   static std::atomic<uint64_t> smem_configured{0};
-  auto* kernel = &prefill_kernel<Shape, QT, kFp8Kv>;
+  auto* kernel = &prefill_kernel<Shape, QT, kKvStore>;
   raise_dynamic_smem_limit(kernel, Traits::kSmemBytes, g.device, smem_configured, "prefill_kernel");
   const dim3 grid(static_cast<unsigned>(ctas_x), static_cast<unsigned>(m_blocks));
   kernel<<<grid, Traits::kThreads, Traits::kSmemBytes, stream>>>(params);
   throw_if_launch_failed("prefill_kernel");
 }
 
+// kFp8Kv: the FP8 format is taken from params.kv_e5m2.
+template <class Shape, class QT, bool kFp8Kv>
+void launch_prefill_shape(const PrefillParams& params, const PrefillGrid& g, cudaStream_t stream) {
+  if constexpr (!kFp8Kv)
+    launch_prefill_kernel<Shape, QT, KvStore::k16Bit>(params, g, stream);
+  else if (params.kv_e5m2)
+    launch_prefill_kernel<Shape, QT, KvStore::kE5M2>(params, g, stream);
+  else
+    launch_prefill_kernel<Shape, QT, KvStore::kE4M3>(params, g, stream);
+}
+
+// Opt-in shared memory per block of `device`, queried once per device (< 64).
+inline int max_dynamic_smem(int device) {
+  static std::atomic<int> cached[64] = {};
+  const bool cacheable = device >= 0 && device < 64;
+  if (cacheable) {
+    const int v = cached[device].load(std::memory_order_relaxed);
+    if (v > 0) return v;
+  }
+  int v = 0;
+  if (cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    throw Error(ErrorCode::kCudaError, "device", "cannot query the shared memory per block of device " +
+                                                     std::to_string(device));
+  }
+  if (cacheable) cached[device].store(v, std::memory_order_relaxed);
+  return v;
+}
+
+// DefaultPrefillShape where the device's shared memory holds it (every Hopper),
+// else CompactPrefillShape.
 template <int kHeadDim, class QT, bool kFp8Kv>
 void launch_prefill_instance(const PrefillParams& params, const PrefillGrid& grid, cudaStream_t stream) {
-  launch_prefill_shape<DefaultPrefillShape<kHeadDim>, QT, kFp8Kv>(params, grid, stream);
+  using Default = DefaultPrefillShape<kHeadDim>;
+  constexpr KvStore kAnyStore = kFp8Kv ? KvStore::kE4M3 : KvStore::k16Bit;  // e5m2 needs the same smem
+  if (PrefillTraits<Default, QT, kAnyStore>::kSmemBytes <= max_dynamic_smem(grid.device))
+    launch_prefill_shape<Default, QT, kFp8Kv>(params, grid, stream);
+  else
+    launch_prefill_shape<CompactPrefillShape<kHeadDim>, QT, kFp8Kv>(params, grid, stream);
 }
 
 }  // namespace cuda

@@ -16,6 +16,10 @@ constexpr float kLn2 = 0.6931471805599453f;
 // scale > 0 the accumulators stay raw and the scale rides in the exp2 FFMA
 // (mult = scale * log2 e); otherwise the tile is rewritten in log2 units first
 // and mult = 1. Either way max() commutes with the scaling.
+// A rescaled Q row (q_tile_to_half) holds acc = 2^c * q.k; its factor f = 2^-c
+// (exact) multiplies that row's mult (row_mult). In the transform modes the tile
+// is written divided by f (softcap: the tanh sees the true logit, then * 2^c) so
+// that the same per-row multiplier brings it back.
 // tanh(x) = 1 - 2 / (e^{2x} + 1) with ex2/rcp.approx: ~1e-7 absolute error, where
 // tanh.approx (2^-11 relative) would put 0.015 of error on a logit capped at 30.
 struct LogitScale {
@@ -34,18 +38,34 @@ struct LogitScale {
     return r;
   }
 
+  // Multiplier of each row of this lane (upper/lower half of each 16-row tile) given
+  // its factor f (2^-c; 1 unless Q was rescaled).
+  template <int kM>
+  __device__ __forceinline__ void row_mult(const float (&f)[kM][2], float (&m)[kM][2]) const {
+#pragma unroll
+    for (int mt = 0; mt < kM; ++mt)
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf) m[mt][hf] = mult * f[mt][hf];
+  }
+
+  // m: row_mult() of the rows (in the transform modes, the row factors f themselves).
   template <int kM, int kN>
-  __device__ __forceinline__ void apply(float (&s)[kM][kN][4]) const {
+  __device__ __forceinline__ void apply(float (&s)[kM][kN][4], const float (&m)[kM][2]) const {
     if (!transform) return;
 #pragma unroll
     for (int mt = 0; mt < kM; ++mt)
 #pragma unroll
-      for (int nt = 0; nt < kN; ++nt)
+      for (int hf = 0; hf < 2; ++hf) {
+        const float f = m[mt][hf];
+        const float inv_f = __int_as_float(0x7f000000 - __float_as_int(f));  // 1 / f, exact for 2^k
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const float x = s[mt][nt][e] * t_in;
-          s[mt][nt][e] = softcap ? (1.0f - 2.0f * fast_rcp(fast_exp2(x) + 1.0f)) * t_out : x;
-        }
+        for (int nt = 0; nt < kN; ++nt)
+#pragma unroll
+          for (int e = 2 * hf; e < 2 * hf + 2; ++e) {
+            const float x = s[mt][nt][e] * t_in;
+            s[mt][nt][e] = softcap ? (1.0f - 2.0f * fast_rcp(fast_exp2(x * f) + 1.0f)) * t_out * inv_f : x;
+          }
+      }
   }
 };
 
@@ -127,7 +147,7 @@ struct OnlineSoftmax {
   }
 
   // Turns logits s into unnormalized probabilities and rescales o to the new max.
-  __device__ __forceinline__ void update(float (&s)[kM][kN][4], float (&o)[kM][kD][4], float mult) {
+  __device__ __forceinline__ void update(float (&s)[kM][kN][4], float (&o)[kM][kD][4], const float (&mult)[kM][2]) {
     float alpha[kM][2];
     bool max_moved = false;
 #pragma unroll
@@ -140,8 +160,8 @@ struct OnlineSoftmax {
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
         // A row that has seen no key yet keeps max -inf; subtract 0 then (exp2(-inf) = 0).
-        const float m_scaled = mx == -INFINITY ? 0.0f : mx * mult;
-        alpha[mt][hf] = fast_exp2(row_max[mt][hf] * mult - m_scaled);
+        const float m_scaled = mx == -INFINITY ? 0.0f : mx * mult[mt][hf];
+        alpha[mt][hf] = fast_exp2(row_max[mt][hf] * mult[mt][hf] - m_scaled);
         max_moved |= mx != row_max[mt][hf];
         row_max[mt][hf] = mx;
         float sum = row_sum[mt][hf] * alpha[mt][hf];
@@ -149,7 +169,7 @@ struct OnlineSoftmax {
         for (int nt = 0; nt < kN; ++nt)
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
-            const float pr = fast_exp2(fmaf(s[mt][nt][2 * hf + e], mult, -m_scaled));
+            const float pr = fast_exp2(fmaf(s[mt][nt][2 * hf + e], mult[mt][hf], -m_scaled));
             s[mt][nt][2 * hf + e] = pr;
             sum += pr;
           }
