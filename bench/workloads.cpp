@@ -17,6 +17,9 @@ std::vector<Workload> standard_workloads() {
       {"decode_8_ctx128k", {{8, 1, 131072}}},
       {"prefill_d64", {{4, 8192, 0}}},
       {"prefill_d256", {{4, 8192, 0}}},
+      // The prefill half of mixed_2k_128dec on its own (its decode half is
+      // decode_128_ctx4k): the mixed batch should cost no more than the two.
+      {"mixed_part_chunk_2k", {{1, 2048, 2048}}},
   };
   list[7].head_dim = 64;
   list[8].head_dim = 256;

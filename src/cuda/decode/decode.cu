@@ -84,8 +84,12 @@ DecodeParams make_params(const AttentionProblem& p) {
   d.group = p.num_q_heads / p.num_kv_heads;
   const int64_t rows_bound = packed_rows_bound(p.max_seqlen_q, p.num_q_heads, p.num_kv_heads);
   d.rows_bound = static_cast<int>(rows_bound);
-  d.row_frags = row_frags_for(rows_bound);
-  d.row_tiles = static_cast<int>(row_tiles_for(rows_bound));
+  // A mixed batch (max_seqlen_q > kShortQueryMaxLen) holds mostly single-token
+  // decodes: size the row tile for q_len 1 (g rows) so they do not pay 16
+  // tokens' worth of MMA; a longer spec-verify sequence then spans several tiles.
+  const int64_t tile_basis = p.max_seqlen_q > kShortQueryMaxLen ? std::min<int64_t>(d.group, rows_bound) : rows_bound;
+  d.row_frags = row_frags_for(tile_basis);
+  d.row_tiles = static_cast<int>((rows_bound + 16 * d.row_frags - 1) / (16 * d.row_frags));
   d.num_splits = std::max(1, std::min(p.num_splits, kMaxSplits));
 
   d.q = p.q;
