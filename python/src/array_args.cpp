@@ -1,5 +1,6 @@
 #include "array_args.h"
 
+#include <climits>
 #include <cstring>
 #include <string>
 
@@ -148,12 +149,22 @@ nb::handle unpack(nb::handle obj, int* dtype_override, const char* name) {
   if (PyTuple_GET_SIZE(obj.ptr()) != 2)
     throw Error(ErrorCode::kInvalidArgument, name, "a tuple argument must be (array, dtype)");
   nb::handle dtype = PyTuple_GET_ITEM(obj.ptr(), 1);
-  if (PyLong_CheckExact(dtype.ptr()))
-    *dtype_override = nb::cast<int>(dtype);
-  else if (PyUnicode_Check(dtype.ptr()))
-    *dtype_override = dtype_code_from_name(PyUnicode_AsUTF8(dtype.ptr()), name);
-  else
+  if (PyLong_CheckExact(dtype.ptr())) {
+    int overflow = 0;
+    const long code = PyLong_AsLongAndOverflow(dtype.ptr(), &overflow);
+    if (overflow || code < INT_MIN || code > INT_MAX)
+      throw Error(ErrorCode::kInvalidDType, name, "unknown dtype override " + std::string(nb::str(dtype).c_str()));
+    *dtype_override = static_cast<int>(code);
+  } else if (PyUnicode_Check(dtype.ptr())) {
+    const char* text = PyUnicode_AsUTF8(dtype.ptr());
+    if (text == nullptr) {  // not encodable as UTF-8 (e.g. a lone surrogate)
+      PyErr_Clear();
+      throw Error(ErrorCode::kInvalidDType, name, "the dtype name of an (array, dtype) pair is not valid UTF-8");
+    }
+    *dtype_override = dtype_code_from_name(text, name);
+  } else {
     throw Error(ErrorCode::kInvalidArgument, name, "the dtype of an (array, dtype) pair must be an int code or a name");
+  }
   return PyTuple_GET_ITEM(obj.ptr(), 0);
 }
 

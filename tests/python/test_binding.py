@@ -1,5 +1,8 @@
 """The native layer's own contract (kvattn._native.ext): array import, the
 (array, dtype) override pairs Python uses for bf16 / fp8, and error mapping."""
+import struct
+import sys
+
 import ml_dtypes
 import numpy as np
 import pytest
@@ -32,6 +35,9 @@ def test_override_keeps_own_dtype_when_equal():
     ((np.zeros((3, 2, 64), np.uint16), "float8_e4m3fn"), TypeError, "cannot be read as float8_e4m3fn"),
     ((np.zeros((3, 2, 64), np.float16), "bfloat16"), TypeError, "cannot be read as bfloat16"),
     ((np.zeros((3, 2, 64), np.uint16), 99), TypeError, "unknown dtype override"),
+    ((np.zeros((3, 2, 64), np.uint16), 2**70), TypeError, "unknown dtype override"),
+    ((np.zeros((3, 2, 64), np.uint16), "bfloat16\ud800"), TypeError, "not valid UTF-8"),
+    ((np.zeros((3, 2, 64), np.uint16), True), ValueError, "int code or a name"),
     ((np.zeros((3, 2, 64), np.uint16), 2, 3), ValueError, "(array, dtype)"),
 ])
 def test_bad_override_pairs(pair, exc, text):
@@ -87,3 +93,29 @@ def test_constants():
     assert set(BACKEND) == {"auto", "cpu", "cuda_portable", "cuda_hopper"}
     assert kvattn.__version__ == ext.version() == "0.1.0"
     assert isinstance(kvattn.built_with_cuda(), bool)
+
+
+def _exported_symbols(path):
+    """Names the ELF shared object at path defines in its dynamic symbol table."""
+    data = open(path, "rb").read()
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
+    sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    names = []
+    for _, sh_type, _, _, offset, size, link, _, _, entsize in sections:
+        if sh_type != 11:  # SHT_DYNSYM
+            continue
+        strtab = sections[link][4]
+        for pos in range(offset + entsize, offset + size, entsize):  # entry 0 is the null symbol
+            st_name, _, _, st_shndx = struct.unpack_from("<IBBH", data, pos)
+            if st_shndx != 0:  # defined here, not imported
+                names.append(data[strtab + st_name:data.index(b"\0", strtab + st_name)].decode())
+    return names
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the ELF dynamic symbol table")
+def test_extension_exports_only_its_init_function():
+    # Anything else exported (libkvattn, C++ runtime pieces, their unique
+    # symbols) can be merged with other libraries' copies at load time
+    # (python/CMakeLists.txt).
+    assert _exported_symbols(ext.__file__) == ["PyInit__kvattn_ext"]
