@@ -1,6 +1,8 @@
 // Small valid calls for the contract tests: each test breaks one argument of a
 // valid call and checks the rejection. Buffers are owned by the case; outputs
 // start as a sentinel pattern so a test can prove nothing was written.
+// EXPECT_REJECTED(case, code, arg[, needle]) runs the case's call and checks
+// both the error and that the outputs are untouched.
 #pragma once
 #include <gtest/gtest.h>
 
@@ -136,6 +138,9 @@ struct AttentionCase {
   AttentionCase(const AttentionCase&) = delete;
   AttentionCase& operator=(const AttentionCase&) = delete;
 
+  static constexpr const char* kOutputsName = "out or softmax_lse";
+  void call() { kvattn::varlen_attention_forward(args); }
+
   // Every view of the call (required and optional) moved to `device`.
   void move_all_to(Device device) {
     for (TensorView* t : {&args.q, &args.k, &args.v, &args.cu_seqlens_q, &args.cu_seqlens_k, &args.seqused_k,
@@ -176,6 +181,9 @@ struct CacheWriteCase {
   }
   CacheWriteCase(const CacheWriteCase&) = delete;
   CacheWriteCase& operator=(const CacheWriteCase&) = delete;
+
+  static constexpr const char* kOutputsName = "a cache";
+  void call() { kvattn::reshape_and_cache_flash(args); }
 };
 
 // A valid fp32 merge: T = 3 tokens, H = 2 heads, D = 64.
@@ -208,6 +216,28 @@ struct MergeCase {
   }
   MergeCase(const MergeCase&) = delete;
   MergeCase& operator=(const MergeCase&) = delete;
+
+  static constexpr const char* kOutputsName = "output or output_lse";
+  void call() { kvattn::merge_attn_states(args); }
 };
+
+constexpr ErrorCode kArg = ErrorCode::kInvalidArgument;
+constexpr ErrorCode kDType = ErrorCode::kInvalidDType;
+constexpr ErrorCode kNotImpl = ErrorCode::kNotImplemented;
+
+// Runs the case's call, expecting expect_error(code, arg, needle), and checks
+// that the rejected call left the case's outputs untouched.
+template <class Case>
+void check_rejected(Case& c, ErrorCode code, const std::string& arg, const std::string& needle = "") {
+  expect_error([&] { c.call(); }, code, arg, needle);
+  EXPECT_TRUE(c.outputs.unchanged()) << "a rejected call wrote to " << Case::kOutputsName;
+}
+
+// SCOPED_TRACE makes a failure report the test's line, not the helper's.
+#define EXPECT_REJECTED(c, ...)                 \
+  do {                                          \
+    SCOPED_TRACE("rejected call");              \
+    ::contract::check_rejected(c, __VA_ARGS__); \
+  } while (0)
 
 }  // namespace contract

@@ -13,22 +13,6 @@
 namespace contract {
 namespace {
 
-void check_rejected(AttentionCase& c, ErrorCode code, const std::string& arg, const std::string& needle = "") {
-  expect_error([&] { kvattn::varlen_attention_forward(c.args); }, code, arg, needle);
-  EXPECT_TRUE(c.outputs.unchanged()) << "a rejected call wrote to out or softmax_lse";
-}
-
-// SCOPED_TRACE makes a failure report the test's line, not the helper's.
-#define EXPECT_REJECTED(c, ...)      \
-  do {                               \
-    SCOPED_TRACE("rejected call");   \
-    check_rejected(c, __VA_ARGS__);  \
-  } while (0)
-
-constexpr ErrorCode kArg = ErrorCode::kInvalidArgument;
-constexpr ErrorCode kDType = ErrorCode::kInvalidDType;
-constexpr ErrorCode kNotImpl = ErrorCode::kNotImplemented;
-
 // ---- q ----
 
 TEST(ContractAttention, QMissing) {

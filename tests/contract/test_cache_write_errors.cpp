@@ -13,20 +13,6 @@ namespace {
 
 using kvattn::KvCacheDType;
 
-void check_rejected(CacheWriteCase& c, ErrorCode code, const std::string& arg, const std::string& needle = "") {
-  expect_error([&] { kvattn::reshape_and_cache_flash(c.args); }, code, arg, needle);
-  EXPECT_TRUE(c.outputs.unchanged()) << "a rejected call wrote to a cache";
-}
-
-#define EXPECT_REJECTED(c, ...)      \
-  do {                               \
-    SCOPED_TRACE("rejected call");   \
-    check_rejected(c, __VA_ARGS__);  \
-  } while (0)
-
-constexpr ErrorCode kArg = ErrorCode::kInvalidArgument;
-constexpr ErrorCode kDType = ErrorCode::kInvalidDType;
-
 TEST(ContractCacheWrite, ParseKvCacheDType) {
   EXPECT_EQ(kvattn::parse_kv_cache_dtype("auto"), KvCacheDType::kAuto);
   EXPECT_EQ(kvattn::parse_kv_cache_dtype("fp8"), KvCacheDType::kFp8E4M3);

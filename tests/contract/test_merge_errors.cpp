@@ -11,20 +11,6 @@
 namespace contract {
 namespace {
 
-void check_rejected(MergeCase& c, ErrorCode code, const std::string& arg, const std::string& needle = "") {
-  expect_error([&] { kvattn::merge_attn_states(c.args); }, code, arg, needle);
-  EXPECT_TRUE(c.outputs.unchanged()) << "a rejected call wrote to output or output_lse";
-}
-
-#define EXPECT_REJECTED(c, ...)      \
-  do {                               \
-    SCOPED_TRACE("rejected call");   \
-    check_rejected(c, __VA_ARGS__);  \
-  } while (0)
-
-constexpr ErrorCode kArg = ErrorCode::kInvalidArgument;
-constexpr ErrorCode kDType = ErrorCode::kInvalidDType;
-
 TEST(ContractMerge, OutputMissing) {
   MergeCase c;
   c.args.output = TensorView();

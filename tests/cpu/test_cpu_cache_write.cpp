@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "common/cache_write_case.h"
+#include "common/sampled_cases.h"
 #include "common/test_env.h"
 #include "kvattn/error.h"
 
@@ -35,21 +36,7 @@ using kvattn::KvCacheDType;
 // Samples `count` cases, lets `adjust` force some fields, runs each.
 template <class Adjust>
 void run_cases(int count, Adjust adjust) {
-  const std::string test = current_test_name();
-  int failures = 0;
-  for (int i = 0; i < count && failures < 4; ++i) {
-    if (!case_selected(i)) continue;
-    const uint64_t seed = case_seed(test, i);
-    Rng rng(seed);
-    CacheWriteCase c = sample_cache_write_case(rng);
-    adjust(i, c);
-    const ::testing::AssertionResult ok = run_cpu_cache_write(c);
-    if (!ok) {
-      ++failures;
-      ADD_FAILURE() << "case " << i << " (seed 0x" << std::hex << seed << std::dec << "): " << c.describe() << "\n  "
-                    << replay_hint(test, i) << "\n  " << ok.message();
-    }
-  }
+  run_sampled_cases<CacheWriteCase>(count, sample_cache_write_case, run_cpu_cache_write, adjust);
 }
 
 TEST(CpuCacheWrite, RandomCases) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/merge_case.h"
+#include "common/sampled_cases.h"
 #include "common/test_env.h"
 #include "kvattn/error.h"
 
@@ -30,21 +31,7 @@ using kvattn::DType;
 
 template <class Adjust>
 void run_cases(int count, Adjust adjust) {
-  const std::string test = current_test_name();
-  int failures = 0;
-  for (int i = 0; i < count && failures < 4; ++i) {
-    if (!case_selected(i)) continue;
-    const uint64_t seed = case_seed(test, i);
-    Rng rng(seed);
-    MergeCase c = sample_merge_case(rng);
-    adjust(i, c);
-    const ::testing::AssertionResult ok = run_cpu_merge(c);
-    if (!ok) {
-      ++failures;
-      ADD_FAILURE() << "case " << i << " (seed 0x" << std::hex << seed << std::dec << "): " << c.describe() << "\n  "
-                    << replay_hint(test, i) << "\n  " << ok.message();
-    }
-  }
+  run_sampled_cases<MergeCase>(count, sample_merge_case, run_cpu_merge, adjust);
 }
 
 TEST(CpuMerge, RandomCases) {

@@ -6,6 +6,7 @@
 
 #include "common/cache_write_case.h"
 #include "common/merge_case.h"
+#include "common/sampled_cases.h"
 #include "common/test_env.h"
 #include "gpu/test_attention_support.h"
 
@@ -57,53 +58,36 @@ std::array<void*, N> upload_all(const std::array<std::vector<uint8_t>, N>& host,
   return check_merge(d, out, lse);
 }
 
-template <class Case, class Sample, class Run, class Adjust>
-void run_cases(int count, Sample sample, Run run, Adjust adjust) {
-  const std::string test = current_test_name();
-  int failures = 0;
-  for (int i = 0; i < count && failures < 4; ++i) {
-    if (!case_selected(i)) continue;
-    const uint64_t seed = case_seed(test, i);
-    Rng rng(seed);
-    Case c = sample(rng);
-    adjust(i, c);
-    const ::testing::AssertionResult ok = run(c);
-    if (!ok) {
-      ++failures;
-      ADD_FAILURE() << "case " << i << " (seed 0x" << std::hex << seed << std::dec << "): " << c.describe() << "\n  "
-                    << replay_hint(test, i) << "\n  " << ok.message();
-    }
-  }
-}
-
 TEST(GpuCacheWrite, RandomCases) {
   KVT_REQUIRE_GPU();
-  run_cases<CacheWriteCase>(case_count(60, 4), sample_cache_write_case, run_gpu_cache_write, [](int, CacheWriteCase&) {});
+  run_sampled_cases<CacheWriteCase>(case_count(60, 4), sample_cache_write_case, run_gpu_cache_write,
+                                    [](int, CacheWriteCase&) {});
 }
 
 TEST(GpuCacheWrite, EveryDtypePairWithSaturationAndNaN) {
   KVT_REQUIRE_GPU();
   const DType srcs[] = {DType::kFloat32, DType::kFloat16, DType::kBFloat16};
   const KvCacheDType caches[] = {KvCacheDType::kAuto, KvCacheDType::kFp8E4M3, KvCacheDType::kFp8E5M2};
-  run_cases<CacheWriteCase>(case_count(18, 9), sample_cache_write_case, run_gpu_cache_write, [&](int i, CacheWriteCase& c) {
-    c.src_dtype = srcs[i % 3];
-    c.kv_cache_dtype = caches[(i / 3) % 3];
-    c.cache_as_uint8 = c.kv_cache_dtype != KvCacheDType::kAuto && i >= 9;
-    c.huge_chance = 0.1;
-    c.nan_chance = 0.03;
-    c.skip_chance = 0.2;
-  });
+  run_sampled_cases<CacheWriteCase>(case_count(18, 9), sample_cache_write_case, run_gpu_cache_write,
+                                    [&](int i, CacheWriteCase& c) {
+                                      c.src_dtype = srcs[i % 3];
+                                      c.kv_cache_dtype = caches[(i / 3) % 3];
+                                      c.cache_as_uint8 = c.kv_cache_dtype != KvCacheDType::kAuto && i >= 9;
+                                      c.huge_chance = 0.1;
+                                      c.nan_chance = 0.03;
+                                      c.skip_chance = 0.2;
+                                    });
 }
 
 TEST(GpuMerge, RandomCases) {
   KVT_REQUIRE_GPU();
-  run_cases<MergeCase>(case_count(40, 4), sample_merge_case, run_gpu_merge, [](int, MergeCase&) {});
+  run_sampled_cases<MergeCase>(case_count(40, 4), sample_merge_case, run_gpu_merge, [](int, MergeCase&) {});
 }
 
 TEST(GpuMerge, InfiniteLsesEveryDtype) {
   KVT_REQUIRE_GPU();
   const DType dtypes[] = {DType::kFloat32, DType::kFloat16, DType::kBFloat16};
-  run_cases<MergeCase>(case_count(9, 3), sample_merge_case, run_gpu_merge, [&](int i, MergeCase& c) {
+  run_sampled_cases<MergeCase>(case_count(9, 3), sample_merge_case, run_gpu_merge, [&](int i, MergeCase& c) {
     c.dtype = dtypes[i % 3];
     c.special_chance = 1.0;
     c.num_tokens = std::max(c.num_tokens, 8);

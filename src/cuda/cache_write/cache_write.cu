@@ -9,8 +9,8 @@
 
 #include "core/backends.h"
 #include "cuda/cache_write/cache_write_kernel.cuh"
-#include "cuda/cache_write/cuda_launch_check.h"
-#include "cuda/cache_write/launch_shape.h"
+#include "cuda/common/cuda_launch_check.h"
+#include "cuda/common/launch_shape.h"
 #include "kvattn/error.h"
 
 namespace kvattn {

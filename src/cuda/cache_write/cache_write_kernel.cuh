@@ -6,9 +6,9 @@
 #pragma once
 #include <cstdint>
 
-#include "cuda/cache_write/float_convert.cuh"
 #include "cuda/cache_write/fp8_encode.cuh"
-#include "cuda/cache_write/packed_io.cuh"
+#include "cuda/common/float_convert.cuh"
+#include "cuda/common/packed_io.cuh"
 
 namespace kvattn {
 namespace cuda {

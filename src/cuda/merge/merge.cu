@@ -6,8 +6,8 @@
 #include <algorithm>
 
 #include "core/backends.h"
-#include "cuda/cache_write/cuda_launch_check.h"
-#include "cuda/cache_write/launch_shape.h"
+#include "cuda/common/cuda_launch_check.h"
+#include "cuda/common/launch_shape.h"
 #include "cuda/merge/merge_kernel.cuh"
 #include "kvattn/error.h"
 
