@@ -54,6 +54,10 @@ Backend resolve_backend(Backend requested, Device device) {
     case Backend::kAuto: return auto_cuda_backend(device);
     case Backend::kCpu: wrong_device(requested, device, "kAuto, kCudaPortable or kCudaHopper");
     case Backend::kCudaHopper:
+      // Forcing a path that does not exist must not silently run another one.
+      if (!kHopperPathAvailable)
+        check::fail(ErrorCode::kNotImplemented, "backend", "kAuto or kCudaPortable",
+                    "kCudaHopper (this build has no Hopper kernels yet)");
       if (!cuda_device_is_hopper(device))
         check::fail(ErrorCode::kNotImplemented, "backend",
                     "a Hopper (sm_90) device for kCudaHopper", check::device_str(device) + ", which is not sm_90");

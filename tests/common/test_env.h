@@ -12,7 +12,7 @@
 namespace kvtest {
 
 bool reduced_matrix();
-// Backend for GPU calls: kCudaPortable, kCudaHopper or kAuto.
+// Backend for GPU calls: kCudaPortable, kCudaHopper (rejected until Hopper kernels exist) or kAuto.
 kvattn::Backend gpu_backend_from_env();
 const char* backend_name(kvattn::Backend b);
 
