@@ -48,16 +48,22 @@ def _order(value: str, order: list[str]) -> tuple[int, str]:
     return (order.index(value) if value in order else len(order), value)
 
 
-def _cell(row: dict | None, ridge: float) -> str:
+def _cell(row: dict | None, ridge: float, ceilings: dict) -> str:
+    """The bound that matters for the row, as a rate and as a share of the same-run ceiling."""
     status = "ok" if row is None else row.get("status", "ok")
     if status in ("mismatch", "error"):
         return "check failed" if status == "mismatch" else "error"
     if row is None or status != "ok" or not row.get("ms"):
         return "-"
     tflops, tbps, ms = row.get("tflops"), row.get("tbps"), row["ms"]
+    gemm, copy = ceilings.get("bf16_gemm_tflops"), ceilings.get("copy_tbps")
     if tflops and tbps and tflops * 1e12 / (tbps * 1e12) > ridge:
-        return f"{tflops:.0f} TFLOP/s ({ms:.2f} ms)"
-    return f"{ms:.3f} ms, {tbps:.2f} TB/s" if tbps else f"{ms:.3f} ms"
+        share = f", {100 * tflops / gemm:.0f}% of bf16 GEMM" if gemm else ""
+        return f"{tflops:.0f} TFLOP/s{share} ({ms:.2f} ms)"
+    if not tbps:
+        return f"{ms:.3f} ms"
+    share = f" = {100 * tbps / copy:.0f}% of copy" if copy else ""
+    return f"{ms:.3f} ms, {tbps:.2f} TB/s{share}"
 
 
 def _fmt(value, digits: int, unit: str) -> str:
@@ -94,7 +100,7 @@ def gpu_section(gpu: str, entry: dict) -> str:
     lines.append("| workload | " + " | ".join(f"{impl} {dtype}" for impl, dtype in columns) + " |")
     lines.append("|---|" + "---|" * len(columns))
     for wl in workloads:
-        lines.append(f"| {wl} | " + " | ".join(_cell(table.get((wl, i, d)), ridge) for i, d in columns) + " |")
+        lines.append(f"| {wl} | " + " | ".join(_cell(table.get((wl, i, d)), ridge, ceilings) for i, d in columns) + " |")
     return "\n".join(lines) + "\n"
 
 
