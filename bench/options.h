@@ -3,21 +3,30 @@
 #include <string>
 #include <vector>
 
+#include "kvattn/attention.h"
 #include "kvattn/tensor.h"
 
 namespace kvattn_bench {
 
 struct KvDTypeChoice {
-  std::string name;  // "bf16", "e4m3", "e5m2" (as in the tables and JSON)
+  std::string name; // "bf16", "e4m3", "e5m2" (as in the tables and JSON)
   kvattn::DType dtype;
 };
 
+// A CUDA backend to time; impl is the row's label ("kvattn" for kAuto).
+struct BackendChoice {
+  std::string impl;
+  kvattn::Backend backend;
+};
+
 struct Options {
-  std::vector<std::string> workloads;  // empty = all
+  std::vector<std::string> workloads; // empty = all
   std::vector<KvDTypeChoice> kv_dtypes;
-  int reps = 0;           // 0 = enough for about one second per workload (at most 100)
-  std::string json_path;  // empty = no JSON; a directory (or trailing '/') = <dir>/<gpu-slug>.json
-  bool graph = false;     // also time CUDA-graph replays
+  std::vector<BackendChoice> backends; // default: {kvattn = kAuto}
+  int reps = 0; // 0 = enough for about one second per workload (at most 100)
+  std::string json_path; // empty = no JSON; a directory (or trailing '/') =
+                         // <dir>/<gpu-slug>.json
+  bool graph = false;    // also time CUDA-graph replays
   bool force_cpu = false;
   bool check = true;
   bool ceilings = true;
@@ -26,7 +35,7 @@ struct Options {
 };
 
 // Throws std::invalid_argument naming the flag and what it expects.
-Options parse_options(int argc, char** argv);
-const char* usage_text();
+Options parse_options(int argc, char **argv);
+const char *usage_text();
 
-}  // namespace kvattn_bench
+} // namespace kvattn_bench

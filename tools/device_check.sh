@@ -29,6 +29,7 @@
 #                       and import it from a staged package) or pip (pip install . : a second full build)
 #   BENCH_ARGS          extra kvattn-bench flags (e.g. "--workload decode_128_ctx4k --kv-dtype bf16,e4m3")
 #   GTEST_FILTER        read by the GoogleTest binaries themselves
+#   GPU_TEST_BACKENDS   backends the GPU suite runs with (default "hopper portable")
 #   TIMEOUT_<STAGE>_S   per-stage cap in seconds (e.g. TIMEOUT_BUILD_S=400); the deadline caps them too
 #
 # The device has no network. Whatever it lacks travels in git-ignored folders
@@ -110,16 +111,26 @@ stage_build() {
 
 stage_cpp() {
   set -o pipefail
-  local status=0 bin
+  local status=0 bin backend
+  # The GPU suite runs once per CUDA backend (KVATTN_TEST_BACKEND): kAuto picks
+  # the Hopper kernels on an H100, so the portable kernels are forced separately.
   for bin in kvattn_tests kvattn_gpu_tests; do
     local path="$BUILD_DIR/tests/$bin"
-    echo "== $path"
     if [ ! -x "$path" ]; then
       echo "MISSING: $path was not built"
       status=1
       continue
     fi
-    "$path" --gtest_output="xml:$DETAILS/$bin.xml" 2>&1 || status=1
+    local backends="-"
+    [ "$bin" = kvattn_gpu_tests ] && backends="${GPU_TEST_BACKENDS:-hopper portable}"
+    for backend in $backends; do
+      echo "== $path${backend#-}"
+      if [ "$backend" = - ]; then
+        "$path" --gtest_output="xml:$DETAILS/$bin.xml" 2>&1 || status=1
+      else
+        KVATTN_TEST_BACKEND="$backend" "$path" --gtest_output="xml:$DETAILS/$bin-$backend.xml" 2>&1 || status=1
+      fi
+    done
   done
   return "$status"
 }
@@ -360,8 +371,9 @@ stage_notes() {
   case "$1" in
     cpp)
       local bin parts=()
-      for bin in kvattn_tests kvattn_gpu_tests; do
-        [ -f "$DETAILS/$bin.xml" ] && parts+=("$bin: $(xml_counts "$DETAILS/$bin.xml")")
+      local xml
+      for xml in "$DETAILS"/kvattn_tests.xml "$DETAILS"/kvattn_gpu_tests-*.xml; do
+        [ -f "$xml" ] && parts+=("$(basename "$xml" .xml): $(xml_counts "$xml")")
       done
       local IFS=';'
       echo "${parts[*]}"

@@ -54,6 +54,7 @@ NB_MODULE(_kvattn_ext, m) {
 
   m.def("version", &version_string);
   m.def("built_with_cuda", &kvattn::built_with_cuda);
+  m.def("built_with_hopper_kernels", &kvattn::built_with_hopper_kernels);
 
   m.def("varlen_attention", &kvattn_py::varlen_attention, nb::arg("q"), nb::arg("k").none(), nb::arg("v").none(),
         nb::arg("cu_seqlens_q").none(), nb::arg("cu_seqlens_k").none(), nb::arg("seqused_k").none(),

@@ -10,9 +10,14 @@ namespace kvattn {
 
 namespace {
 
-// Flip to true when the Hopper kernels land: kAuto then prefers them on sm_90.
-// While false, kAuto on CUDA never queries the device architecture.
+// Builds with the CUTLASS headers and an sm_90a pass have the Hopper kernels:
+// kAuto then prefers them on sm_90. Without, kAuto on CUDA never queries the
+// device architecture.
+#if defined(KVATTN_HAVE_HOPPER_KERNELS)
+constexpr bool kHopperPathAvailable = true;
+#else
 constexpr bool kHopperPathAvailable = false;
+#endif
 
 Backend auto_cuda_backend(Device device) {
   return (kHopperPathAvailable && cuda_device_is_hopper(device)) ? Backend::kCudaHopper : Backend::kCudaPortable;
@@ -57,7 +62,7 @@ Backend resolve_backend(Backend requested, Device device) {
       // Forcing a path that does not exist must not silently run another one.
       if (!kHopperPathAvailable)
         check::fail(ErrorCode::kNotImplemented, "backend", "kAuto or kCudaPortable",
-                    "kCudaHopper (this build has no Hopper kernels yet)");
+                    "kCudaHopper (this build has no Hopper kernels: CUTLASS headers or the sm_90a pass missing)");
       if (!cuda_device_is_hopper(device))
         check::fail(ErrorCode::kNotImplemented, "backend",
                     "a Hopper (sm_90) device for kCudaHopper", check::device_str(device) + ", which is not sm_90");

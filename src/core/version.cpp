@@ -8,4 +8,11 @@ bool built_with_cuda() {
   return false;
 #endif
 }
+bool built_with_hopper_kernels() {
+#if defined(KVATTN_HAVE_HOPPER_KERNELS)
+  return true;
+#else
+  return false;
+#endif
+}
 }  // namespace kvattn

@@ -11,6 +11,7 @@
 #include "core/backends.h"
 #include "cuda/common/routing.h"
 #include "cuda/decode/decode.h"
+#include "cuda/hopper/hopper_prefill.h"
 #include "cuda/prefill/prefill.h"
 #include "kvattn/error.h"
 
@@ -87,7 +88,11 @@ void cuda_varlen_attention(const AttentionProblem& p) {
   // family always runs, and first: decode rows never queue behind prefill tiles.
   cuda::launch_decode_splitkv(p, stream);
   if (p.max_seqlen_q > cuda::kShortQueryMaxLen) {
-    cuda::launch_prefill_portable(p, stream, /*skip_short_queries=*/true);
+    // kCudaHopper covers the shapes its kernels were built for; the rest run portable.
+    if (p.backend == Backend::kCudaHopper && cuda::hopper_prefill_supports(p))
+      cuda::launch_prefill_hopper(p, stream, /*skip_short_queries=*/true);
+    else
+      cuda::launch_prefill_portable(p, stream, /*skip_short_queries=*/true);
   }
 }
 

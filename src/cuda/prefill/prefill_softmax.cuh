@@ -48,6 +48,14 @@ struct LogitScale {
       for (int hf = 0; hf < 2; ++hf) m[mt][hf] = mult * f[mt][hf];
   }
 
+  // 1 / f for a row factor f = 2^k (exact).
+  static __device__ __forceinline__ float inverse_factor(float f) { return __int_as_float(0x7f000000 - __float_as_int(f)); }
+  // One accumulator in the transform modes; f: the row's factor, inv_f = 1 / f.
+  __device__ __forceinline__ float transformed(float acc, float f, float inv_f) const {
+    const float x = acc * t_in;
+    return softcap ? (1.0f - 2.0f * fast_rcp(fast_exp2(x * f) + 1.0f)) * t_out * inv_f : x;
+  }
+
   // m: row_mult() of the rows (in the transform modes, the row factors f themselves).
   template <int kM, int kN>
   __device__ __forceinline__ void apply(float (&s)[kM][kN][4], const float (&m)[kM][2]) const {
@@ -57,14 +65,11 @@ struct LogitScale {
 #pragma unroll
       for (int hf = 0; hf < 2; ++hf) {
         const float f = m[mt][hf];
-        const float inv_f = __int_as_float(0x7f000000 - __float_as_int(f));  // 1 / f, exact for 2^k
+        const float inv_f = inverse_factor(f);
 #pragma unroll
         for (int nt = 0; nt < kN; ++nt)
 #pragma unroll
-          for (int e = 2 * hf; e < 2 * hf + 2; ++e) {
-            const float x = s[mt][nt][e] * t_in;
-            s[mt][nt][e] = softcap ? (1.0f - 2.0f * fast_rcp(fast_exp2(x * f) + 1.0f)) * t_out * inv_f : x;
-          }
+          for (int e = 2 * hf; e < 2 * hf + 2; ++e) s[mt][nt][e] = transformed(s[mt][nt][e], f, inv_f);
       }
   }
 };

@@ -1,0 +1,10 @@
+// Hopper prefill kernels for head dim 256 (see hopper_instances.h).
+#include "cuda/hopper/hopper_launch.cuh"
+
+namespace kvattn {
+namespace cuda {
+namespace hopper {
+KVATTN_HOPPER_INSTANTIATE(256)
+} // namespace hopper
+} // namespace cuda
+} // namespace kvattn
