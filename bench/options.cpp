@@ -10,31 +10,22 @@ static std::vector<std::string> split_commas(const std::string &text) {
   std::stringstream ss(text);
   std::string part;
   while (std::getline(ss, part, ','))
-    if (!part.empty())
-      parts.push_back(part);
+    if (!part.empty()) parts.push_back(part);
   return parts;
 }
 
 static KvDTypeChoice parse_kv_dtype(const std::string &name) {
-  if (name == "bf16")
-    return {name, kvattn::DType::kBFloat16};
-  if (name == "e4m3")
-    return {name, kvattn::DType::kFloat8E4M3};
-  if (name == "e5m2")
-    return {name, kvattn::DType::kFloat8E5M2};
-  throw std::invalid_argument("--kv-dtype: unknown dtype '" + name +
-                              "'; expected bf16, e4m3 or e5m2");
+  if (name == "bf16") return {name, kvattn::DType::kBFloat16};
+  if (name == "e4m3") return {name, kvattn::DType::kFloat8E4M3};
+  if (name == "e5m2") return {name, kvattn::DType::kFloat8E5M2};
+  throw std::invalid_argument("--kv-dtype: unknown dtype '" + name + "'; expected bf16, e4m3 or e5m2");
 }
 
 static BackendChoice parse_backend(const std::string &name) {
-  if (name == "auto")
-    return {"kvattn", kvattn::Backend::kAuto};
-  if (name == "portable")
-    return {"kvattn-portable", kvattn::Backend::kCudaPortable};
-  if (name == "hopper")
-    return {"kvattn-hopper", kvattn::Backend::kCudaHopper};
-  throw std::invalid_argument("--backend: unknown backend '" + name +
-                              "'; expected auto, portable or hopper");
+  if (name == "auto") return {"kvattn", kvattn::Backend::kAuto};
+  if (name == "portable") return {"kvattn-portable", kvattn::Backend::kCudaPortable};
+  if (name == "hopper") return {"kvattn-hopper", kvattn::Backend::kCudaHopper};
+  throw std::invalid_argument("--backend: unknown backend '" + name + "'; expected auto, portable or hopper");
 }
 
 const char *usage_text() {
@@ -67,36 +58,26 @@ Options parse_options(int argc, char **argv) {
     const std::string arg = argv[i];
     auto value = [&](const char *flag) -> std::string {
       const std::string prefix = std::string(flag) + "=";
-      if (arg.rfind(prefix, 0) == 0)
-        return arg.substr(prefix.size());
-      if (i + 1 >= argc)
-        throw std::invalid_argument(std::string(flag) +
-                                    ": expected a value after the flag");
+      if (arg.rfind(prefix, 0) == 0) return arg.substr(prefix.size());
+      if (i + 1 >= argc) throw std::invalid_argument(std::string(flag) + ": expected a value after the flag");
       return argv[++i];
     };
-    auto is = [&](const char *flag) {
-      return arg == flag || arg.rfind(std::string(flag) + "=", 0) == 0;
-    };
+    auto is = [&](const char *flag) { return arg == flag || arg.rfind(std::string(flag) + "=", 0) == 0; };
 
     if (is("--workload")) {
-      for (const std::string &w : split_commas(value("--workload")))
-        o.workloads.push_back(w);
+      for (const std::string &w : split_commas(value("--workload"))) o.workloads.push_back(w);
     } else if (is("--kv-dtype")) {
-      for (const std::string &d : split_commas(value("--kv-dtype")))
-        o.kv_dtypes.push_back(parse_kv_dtype(d));
+      for (const std::string &d : split_commas(value("--kv-dtype"))) o.kv_dtypes.push_back(parse_kv_dtype(d));
     } else if (is("--backend")) {
-      for (const std::string &b : split_commas(value("--backend")))
-        o.backends.push_back(parse_backend(b));
+      for (const std::string &b : split_commas(value("--backend"))) o.backends.push_back(parse_backend(b));
     } else if (is("--reps")) {
       const std::string v = value("--reps");
       try {
         size_t used = 0;
         o.reps = std::stoi(v, &used);
-        if (used != v.size() || o.reps < 1)
-          throw std::invalid_argument("");
+        if (used != v.size() || o.reps < 1) throw std::invalid_argument("");
       } catch (const std::exception &) {
-        throw std::invalid_argument(
-            "--reps: expected a positive integer, got '" + v + "'");
+        throw std::invalid_argument("--reps: expected a positive integer, got '" + v + "'");
       }
     } else if (is("--json")) {
       o.json_path = value("--json");
@@ -117,12 +98,10 @@ Options parse_options(int argc, char **argv) {
     }
   }
   if (o.kv_dtypes.empty())
-    o.kv_dtypes = {{"bf16", kvattn::DType::kBFloat16},
-                   {"e4m3", kvattn::DType::kFloat8E4M3},
-                   {"e5m2", kvattn::DType::kFloat8E5M2}};
-  if (o.backends.empty())
-    o.backends = {{"kvattn", kvattn::Backend::kAuto}};
+    o.kv_dtypes = {
+        {"bf16", kvattn::DType::kBFloat16}, {"e4m3", kvattn::DType::kFloat8E4M3}, {"e5m2", kvattn::DType::kFloat8E5M2}};
+  if (o.backends.empty()) o.backends = {{"kvattn", kvattn::Backend::kAuto}};
   return o;
 }
 
-} // namespace kvattn_bench
+}  // namespace kvattn_bench

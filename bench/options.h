@@ -9,7 +9,7 @@
 namespace kvattn_bench {
 
 struct KvDTypeChoice {
-  std::string name; // "bf16", "e4m3", "e5m2" (as in the tables and JSON)
+  std::string name;  // "bf16", "e4m3", "e5m2" (as in the tables and JSON)
   kvattn::DType dtype;
 };
 
@@ -20,13 +20,13 @@ struct BackendChoice {
 };
 
 struct Options {
-  std::vector<std::string> workloads; // empty = all
+  std::vector<std::string> workloads;  // empty = all
   std::vector<KvDTypeChoice> kv_dtypes;
-  std::vector<BackendChoice> backends; // default: {kvattn = kAuto}
-  int reps = 0; // 0 = enough for about one second per workload (at most 100)
-  std::string json_path; // empty = no JSON; a directory (or trailing '/') =
-                         // <dir>/<gpu-slug>.json
-  bool graph = false;    // also time CUDA-graph replays
+  std::vector<BackendChoice> backends;  // default: {kvattn = kAuto}
+  int reps = 0;                         // 0 = enough for about one second per workload (at most 100)
+  std::string json_path;                // empty = no JSON; a directory (or trailing '/') =
+                                        // <dir>/<gpu-slug>.json
+  bool graph = false;                   // also time CUDA-graph replays
   bool force_cpu = false;
   bool check = true;
   bool ceilings = true;
@@ -38,4 +38,4 @@ struct Options {
 Options parse_options(int argc, char **argv);
 const char *usage_text();
 
-} // namespace kvattn_bench
+}  // namespace kvattn_bench

@@ -4,9 +4,9 @@
 // expect it -- for K/V stages, the Q tile, and V seen transposed (the P V
 // operand).
 #if __has_include(<cute/tensor.hpp>)
-#include <cstdint>
-
 #include <gtest/gtest.h>
+
+#include <cstdint>
 
 #include "cuda/hopper/hopper_traits.h"
 
@@ -15,38 +15,31 @@ namespace {
 using kvattn::cuda::hopper::HopperTraits;
 using kvattn::cuda::hopper::sw128_offset;
 
-constexpr uintptr_t kFakeBase = uintptr_t{1}
-                                << 20; // 1024-aligned; never dereferenced
+constexpr uintptr_t kFakeBase = uintptr_t{1} << 20;  // 1024-aligned; never dereferenced
 
 template <class Tensor, class... Coord>
 uint32_t byte_offset(Tensor &t, Coord... c) {
-  return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(&t(c...)) -
-                               kFakeBase);
+  return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(&t(c...)) - kFakeBase);
 }
 
-template <int kD, class QT, bool kFp8> void check_layouts() {
+template <int kD, class QT, bool kFp8>
+void check_layouts() {
   using T = HopperTraits<kD, QT, kFp8>;
   using MmaT = typename T::MmaT;
   MmaT *base = reinterpret_cast<MmaT *>(kFakeBase);
-  auto sQ =
-      cute::make_tensor(cute::make_smem_ptr(base), typename T::SmemLayoutQ{});
-  auto sK =
-      cute::make_tensor(cute::make_smem_ptr(base), typename T::SmemLayoutK{});
-  auto sVt =
-      cute::make_tensor(cute::make_smem_ptr(base), typename T::SmemLayoutVt{});
+  auto sQ = cute::make_tensor(cute::make_smem_ptr(base), typename T::SmemLayoutQ{});
+  auto sK = cute::make_tensor(cute::make_smem_ptr(base), typename T::SmemLayoutK{});
+  auto sVt = cute::make_tensor(cute::make_smem_ptr(base), typename T::SmemLayoutVt{});
   int bad = 0;
   for (int r = 0; r < T::kBlockM; ++r)
     for (int c = 0; c < kD; ++c)
-      if (byte_offset(sQ, r, c) != sw128_offset<kD>(T::kBlockM, r, c) &&
-          ++bad < 5)
+      if (byte_offset(sQ, r, c) != sw128_offset<kD>(T::kBlockM, r, c) && ++bad < 5)
         ADD_FAILURE() << "Q (" << r << ", " << c << ")";
   for (int s = 0; s < T::kStages; ++s)
     for (int r = 0; r < T::kBlockN; ++r)
       for (int c = 0; c < kD; ++c) {
-        const uint32_t want =
-            s * T::kKvStageBytes + sw128_offset<kD>(T::kBlockN, r, c);
-        if (byte_offset(sK, r, c, s) != want && ++bad < 5)
-          ADD_FAILURE() << "K (" << r << ", " << c << ", " << s << ")";
+        const uint32_t want = s * T::kKvStageBytes + sw128_offset<kD>(T::kBlockN, r, c);
+        if (byte_offset(sK, r, c, s) != want && ++bad < 5) ADD_FAILURE() << "K (" << r << ", " << c << ", " << s << ")";
         if (byte_offset(sVt, c, r, s) != want && ++bad < 5)
           ADD_FAILURE() << "Vt (" << c << ", " << r << ", " << s << ")";
       }
@@ -65,5 +58,5 @@ TEST(HopperLayout, SharedMemoryFitsAnH100) {
   EXPECT_LE((HopperTraits<128, __nv_bfloat16, true>::kSmemBytes), 227 * 1024);
 }
 
-} // namespace
+}  // namespace
 #endif

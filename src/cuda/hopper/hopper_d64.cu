@@ -5,6 +5,6 @@ namespace kvattn {
 namespace cuda {
 namespace hopper {
 KVATTN_HOPPER_INSTANTIATE(64)
-} // namespace hopper
-} // namespace cuda
-} // namespace kvattn
+}  // namespace hopper
+}  // namespace cuda
+}  // namespace kvattn

@@ -4,9 +4,9 @@
 // argument) and at the end writes its O rows and LSE, staged through the same
 // rows of the Q tile so that global stores are whole 16-byte chunks.
 #pragma once
-#include <cstdint>
-
 #include <cutlass/arch/barrier.h>
+
+#include <cstdint>
 
 #include "cuda/common/ptx.h"
 #include "cuda/hopper/hopper_softmax.cuh"
@@ -19,22 +19,18 @@ namespace cuda {
 namespace hopper {
 
 // Named barrier of consumer warpgroup wg (0 and 1 -> ids 2 and 3).
-__device__ __forceinline__ void warpgroup_sync(int wg) {
-  cutlass::arch::NamedBarrier::sync(128, 2 + wg);
-}
+__device__ __forceinline__ void warpgroup_sync(int wg) { cutlass::arch::NamedBarrier::sync(128, 2 + wg); }
 
 // Rows [64 wg, 64 wg + 64) of the CTA's Q tile; rows >= rows_valid are zeros.
 // 8 threads per row, 16 rows per pass; row factors 2^-c to row_factor[]
 // (kQToHalf).
 template <class Traits>
-__device__ __forceinline__ void
-load_q_rows(const PrefillParams &p, uint32_t sq, float *row_factor,
-            int64_t q_row0, int rows_valid, int h, int wg, int wtid) {
+__device__ __forceinline__ void load_q_rows(const PrefillParams &p, uint32_t sq, float *row_factor, int64_t q_row0,
+                                            int rows_valid, int h, int wg, int wtid) {
   using QT = typename Traits::QT;
   constexpr int kD = Traits::kHeadDim;
-  constexpr int kPerThread = kD / 64; // 16-byte chunks of a row per thread
-  const QT *q =
-      static_cast<const QT *>(p.q) + static_cast<int64_t>(h) * p.q_stride_head;
+  constexpr int kPerThread = kD / 64;  // 16-byte chunks of a row per thread
+  const QT *q = static_cast<const QT *>(p.q) + static_cast<int64_t>(h) * p.q_stride_head;
 #pragma unroll
   for (int pass = 0; pass < 4; ++pass) {
     const int r = 64 * wg + 16 * pass + wtid / 8;
@@ -43,12 +39,11 @@ load_q_rows(const PrefillParams &p, uint32_t sq, float *row_factor,
 #pragma unroll
     for (int i = 0; i < kPerThread; ++i) {
       const int c = wtid % 8 + 8 * i;
-      w[i] = valid ? __ldg(reinterpret_cast<const uint4 *>(
-                         q + (q_row0 + r) * p.q_stride_token + c * 8))
+      w[i] = valid ? __ldg(reinterpret_cast<const uint4 *>(q + (q_row0 + r) * p.q_stride_token + c * 8))
                    : make_uint4(0u, 0u, 0u, 0u);
     }
     if constexpr (Traits::kQToHalf) {
-      uint32_t mag2 = 0; // bf16 magnitudes order as integers
+      uint32_t mag2 = 0;  // bf16 magnitudes order as integers
 #pragma unroll
       for (int i = 0; i < kPerThread; ++i) {
         mag2 = __vmaxu2(mag2, w[i].x & 0x7fff7fffu);
@@ -58,29 +53,22 @@ load_q_rows(const PrefillParams &p, uint32_t sq, float *row_factor,
       }
       uint32_t mag = max(mag2 & 0xffffu, mag2 >> 16);
 #pragma unroll
-      for (int off = 1; off < 8; off *= 2)
-        mag = max(mag, __shfl_xor_sync(0xffffffffu, mag, off));
+      for (int off = 1; off < 8; off *= 2) mag = max(mag, __shfl_xor_sync(0xffffffffu, mag, off));
       const int biased_exp = static_cast<int>(mag >> 7);
-      const int c = (mag == 0 || biased_exp == 0xff)
-                        ? 0
-                        : min(100, max(-100, 141 - biased_exp));
+      const int c = (mag == 0 || biased_exp == 0xff) ? 0 : min(100, max(-100, 141 - biased_exp));
       const float up = __int_as_float((127 + c) << 23);
 #pragma unroll
       for (int i = 0; i < kPerThread; ++i) {
         uint32_t *words = reinterpret_cast<uint32_t *>(&w[i]);
 #pragma unroll
         for (int e = 0; e < 4; ++e)
-          words[e] =
-              pack2<__half>(__uint_as_float(words[e] << 16) * up,
-                            __uint_as_float(words[e] & 0xffff0000u) * up);
+          words[e] = pack2<__half>(__uint_as_float(words[e] << 16) * up, __uint_as_float(words[e] & 0xffff0000u) * up);
       }
-      if (wtid % 8 == 0)
-        row_factor[r] = __int_as_float((127 - c) << 23);
+      if (wtid % 8 == 0) row_factor[r] = __int_as_float((127 - c) << 23);
     }
 #pragma unroll
     for (int i = 0; i < kPerThread; ++i)
-      sts128(sq + sw128_offset<kD>(Traits::kBlockM, r, (wtid % 8 + 8 * i) * 8),
-             w[i]);
+      sts128(sq + sw128_offset<kD>(Traits::kBlockM, r, (wtid % 8 + 8 * i) * 8), w[i]);
   }
 }
 
@@ -88,10 +76,9 @@ load_q_rows(const PrefillParams &p, uint32_t sq, float *row_factor,
 // LSE. wg_stage: the Q tile (this warpgroup's rows are free once its last WGMMA
 // is done).
 template <class Traits, class FragO>
-__device__ __forceinline__ void
-write_output(const PrefillParams &p, FragO &o, const FragSoftmax &sm,
-             const float (&mult)[2], float v_descale, uint32_t sq,
-             int64_t q_row0, int rows_valid, int h, int wg, int wtid) {
+__device__ __forceinline__ void write_output(const PrefillParams &p, FragO &o, const FragSoftmax &sm,
+                                             const float (&mult)[2], float v_descale, uint32_t sq, int64_t q_row0,
+                                             int rows_valid, int h, int wg, int wtid) {
   using QT = typename Traits::QT;
   constexpr int kD = Traits::kHeadDim;
   const int lane = wtid % 32, warp = wtid / 32;
@@ -104,11 +91,11 @@ write_output(const PrefillParams &p, FragO &o, const FragSoftmax &sm,
     sum += __shfl_xor_sync(0xffffffffu, sum, 1);
     sum += __shfl_xor_sync(0xffffffffu, sum, 2);
     const float mx = sm.row_max[hf];
-    float f = 0.0f, lse = -INFINITY; // S4: a row that saw no key -> zeros, -inf
+    float f = 0.0f, lse = -INFINITY;  // S4: a row that saw no key -> zeros, -inf
     if (mx != -INFINITY) {
-      float m2 = mx * mult[hf]; // log2 units
+      float m2 = mx * mult[hf];  // log2 units
       float scale_o = 1.0f;
-      if (has_sink) { // S3: the sink joins the denominator only
+      if (has_sink) {  // S3: the sink joins the denominator only
         const float s2 = sink * kLog2e;
         const float m_all = fmaxf(m2, s2);
         scale_o = exp2f(m2 - m_all);
@@ -123,8 +110,7 @@ write_output(const PrefillParams &p, FragO &o, const FragSoftmax &sm,
     if (p.lse != nullptr && lane % 4 == 0 && r < rows_valid)
       p.lse[h * p.lse_stride_head + (q_row0 + r) * p.lse_stride_token] = lse;
   }
-  warpgroup_sync(
-      wg); // every warp of the warpgroup is past its last WGMMA on these Q rows
+  warpgroup_sync(wg);  // every warp of the warpgroup is past its last WGMMA on these Q rows
 #pragma unroll
   for (int k = 0; k < cute::size(o); k += 2) {
     const int hf = frag_half(k);
@@ -134,18 +120,16 @@ write_output(const PrefillParams &p, FragO &o, const FragSoftmax &sm,
   }
   warpgroup_sync(wg);
   constexpr int kChunks = kD / 8;
-  QT *out =
-      static_cast<QT *>(p.out) + static_cast<int64_t>(h) * p.out_stride_head;
+  QT *out = static_cast<QT *>(p.out) + static_cast<int64_t>(h) * p.out_stride_head;
 #pragma unroll 4
   for (int idx = wtid; idx < 64 * kChunks; idx += 128) {
     const int r = 64 * wg + idx / kChunks, c = idx % kChunks;
     if (r < rows_valid)
-      *reinterpret_cast<uint4 *>(out + (q_row0 + r) * p.out_stride_token +
-                                 c * 8) =
+      *reinterpret_cast<uint4 *>(out + (q_row0 + r) * p.out_stride_token + c * 8) =
           lds128(sq + sw128_offset<kD>(Traits::kBlockM, r, c * 8));
   }
 }
 
-} // namespace hopper
-} // namespace cuda
-} // namespace kvattn
+}  // namespace hopper
+}  // namespace cuda
+}  // namespace kvattn

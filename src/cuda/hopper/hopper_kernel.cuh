@@ -12,10 +12,10 @@
 // k_descale and q_descale ride in the softmax scale, v_descale in the final
 // normalization (exact for per-(sequence, kv-head) descales).
 #pragma once
-#include <cstdint>
-
-#include <cute/tensor.hpp>
 #include <cutlass/arch/reg_reconfig.h>
+
+#include <cstdint>
+#include <cute/tensor.hpp>
 #include <cutlass/pipeline/sm90_pipeline.hpp>
 
 #include "cuda/common/routing.h"
@@ -27,8 +27,7 @@
 
 // Device code only for the sm_90a pass (WGMMA, setmaxnreg); other -gencode
 // passes compile an empty kernel that the host never launches.
-#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ == 900) &&                        \
-    defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ == 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define KVATTN_HOPPER_DEVICE 1
 #else
 #define KVATTN_HOPPER_DEVICE 0
@@ -41,17 +40,13 @@ namespace hopper {
 // C (+)= A B over the K blocks of one warpgroup tile; waits for completion.
 // kZeroInit: C = A B. A from registers (P) or shared memory (Q), B from shared
 // memory.
-template <bool kZeroInit, bool kARegisters, class TiledMma, class TA, class TB,
-          class TC>
-__device__ __forceinline__ void warpgroup_gemm(TiledMma &mma, TA &a,
-                                               const TB &b, TC &c) {
+template <bool kZeroInit, bool kARegisters, class TiledMma, class TA, class TB, class TC>
+__device__ __forceinline__ void warpgroup_gemm(TiledMma &mma, TA &a, const TB &b, TC &c) {
   using namespace cute;
-  if constexpr (kARegisters)
-    warpgroup_fence_operand(a);
+  if constexpr (kARegisters) warpgroup_fence_operand(a);
   warpgroup_fence_operand(c);
   warpgroup_arrive();
-  if constexpr (kZeroInit)
-    mma.accumulate_ = GMMA::ScaleOut::Zero;
+  if constexpr (kZeroInit) mma.accumulate_ = GMMA::ScaleOut::Zero;
 #pragma unroll
   for (int kb = 0; kb < size<2>(a); ++kb) {
     gemm(mma, a(_, _, kb), b(_, _, kb), c);
@@ -60,94 +55,78 @@ __device__ __forceinline__ void warpgroup_gemm(TiledMma &mma, TA &a,
   warpgroup_commit_batch();
   warpgroup_wait<0>();
   warpgroup_fence_operand(c);
-  if constexpr (kARegisters)
-    warpgroup_fence_operand(a);
+  if constexpr (kARegisters) warpgroup_fence_operand(a);
 }
 
 template <class Traits>
-__global__ void __launch_bounds__(Traits::kThreads, 1)
-    hopper_prefill_kernel(const __grid_constant__ PrefillParams p) {
+__global__ void __launch_bounds__(Traits::kThreads, 1) hopper_prefill_kernel(const __grid_constant__ PrefillParams p) {
 #if KVATTN_HOPPER_DEVICE
   using namespace cute;
   using MmaT = typename Traits::MmaT;
   using Pipeline = typename Traits::Pipeline;
-  constexpr int kBlockM = Traits::kBlockM, kBlockN = Traits::kBlockN,
-                kD = Traits::kHeadDim;
+  constexpr int kBlockM = Traits::kBlockM, kBlockN = Traits::kBlockN, kD = Traits::kHeadDim;
 
   // The swizzled tiles need a 1024-byte-aligned base. Dynamic shared memory
   // starts there when the kernel has no static shared memory (as here); trap
   // rather than compute on misplaced tiles if a toolchain ever breaks that.
   extern __shared__ __align__(1024) uint8_t smem[];
   const uint32_t sbase = smem_addr(smem);
-  if (sbase & 1023u)
-    __trap();
+  if (sbase & 1023u) __trap();
 
   // ---- which rows and keys this CTA covers (all decided on the device) ----
   const int h = blockIdx.x % p.num_q_heads;
   const int b = blockIdx.x / p.num_q_heads;
-  const int m_block =
-      gridDim.y - 1 - blockIdx.y; // last (longest under causal) tiles first
+  const int m_block = gridDim.y - 1 - blockIdx.y;  // last (longest under causal) tiles first
   const int q_begin = p.cu_seqlens_q[b];
   const int q_len = p.cu_seqlens_q[b + 1] - q_begin;
-  if (p.skip_short_queries && is_short_query(q_len))
-    return; // the decode family's
+  if (p.skip_short_queries && is_short_query(q_len)) return;  // the decode family's
   const int m0 = m_block * kBlockM;
-  if (m0 >= q_len)
-    return;
+  if (m0 >= q_len) return;
   const int rows_valid = min(kBlockM, q_len - m0);
   const int k_row0 = p.paged ? 0 : p.cu_seqlens_k[b];
   const int kv_len = p.paged ? p.seqused_k[b] : p.cu_seqlens_k[b + 1] - k_row0;
   const KeyWindow window{kv_len - q_len, kv_len, p.window_left, p.window_right};
-  const int key_lo = window.lo(m0),
-            key_end = window.hi(m0 + rows_valid - 1) + 1;
+  const int key_lo = window.lo(m0), key_end = window.hi(m0 + rows_valid - 1) + 1;
   const int tile_lo = key_lo / kBlockN;
-  const int n_tiles =
-      key_lo < key_end ? (key_end + kBlockN - 1) / kBlockN - tile_lo : 0;
+  const int n_tiles = key_lo < key_end ? (key_end + kBlockN - 1) / kBlockN - tile_lo : 0;
   const int64_t q_row0 = int64_t{q_begin} + m0;
   const int hk = h / p.group_size;
 
   const int wg = threadIdx.x / 128;
   typename Pipeline::Params pipe_params;
-  pipe_params.role = wg == 0 ? Pipeline::ThreadCategory::Producer
-                             : Pipeline::ThreadCategory::Consumer;
+  pipe_params.role = wg == 0 ? Pipeline::ThreadCategory::Producer : Pipeline::ThreadCategory::Consumer;
   pipe_params.producer_arv_count = 128;
   pipe_params.consumer_arv_count = Traits::kConsumerThreads;
-  Pipeline pipe_k(*reinterpret_cast<typename Traits::PipelineStorage *>(
-                      smem + Traits::kOffPipeK),
-                  pipe_params);
-  Pipeline pipe_v(*reinterpret_cast<typename Traits::PipelineStorage *>(
-                      smem + Traits::kOffPipeV),
-                  pipe_params);
-  __syncthreads(); // barriers initialized
+  Pipeline pipe_k(*reinterpret_cast<typename Traits::PipelineStorage *>(smem + Traits::kOffPipeK), pipe_params);
+  Pipeline pipe_v(*reinterpret_cast<typename Traits::PipelineStorage *>(smem + Traits::kOffPipeV), pipe_params);
+  __syncthreads();  // barriers initialized
 
   if (wg == 0) {
     cutlass::arch::warpgroup_reg_dealloc<Traits::kProducerRegs>();
     if (n_tiles > 0) {
-      const Producer<Traits> producer{
-          p,
-          sbase,
-          reinterpret_cast<longlong2 *>(smem + Traits::kOffRows),
-          b,
-          hk,
-          kv_len,
-          k_row0,
-          tile_lo,
-          n_tiles,
-          static_cast<int>(threadIdx.x)};
+      const Producer<Traits> producer{p,
+                                      sbase,
+                                      reinterpret_cast<longlong2 *>(smem + Traits::kOffRows),
+                                      b,
+                                      hk,
+                                      kv_len,
+                                      k_row0,
+                                      tile_lo,
+                                      n_tiles,
+                                      static_cast<int>(threadIdx.x)};
       producer.run(pipe_k, pipe_v);
     }
     return;
   }
 
   cutlass::arch::warpgroup_reg_alloc<Traits::kConsumerRegs>();
-  const int ctid = threadIdx.x - 128; // 0..255 over both consumer warpgroups
-  const int cwg = ctid / 128; // consumer warpgroup: rows [64 cwg, 64 cwg + 64)
+  const int ctid = threadIdx.x - 128;  // 0..255 over both consumer warpgroups
+  const int cwg = ctid / 128;          // consumer warpgroup: rows [64 cwg, 64 cwg + 64)
   const int wtid = ctid % 128, lane = wtid % 32, warp = wtid / 32;
   const uint32_t sq = sbase + Traits::kOffQ;
-  float *const row_factor =
-      reinterpret_cast<float *>(smem + Traits::kOffRowFactor);
+  float *const row_factor = reinterpret_cast<float *>(smem + Traits::kOffRowFactor);
   load_q_rows<Traits>(p, sq, row_factor, q_row0, rows_valid, h, cwg, wtid);
-  fence_async_proxy(); // generic stores -> WGMMA reads
+  fence_async_proxy();  // generic stores -> WGMMA reads
   warpgroup_sync(cwg);
 
   typename Traits::TiledMmaQK mma_qk;
@@ -155,35 +134,26 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   auto thr_qk = mma_qk.get_thread_slice(ctid);
   auto thr_pv = mma_pv.get_thread_slice(ctid);
   Tensor sQ =
-      make_tensor(make_smem_ptr(reinterpret_cast<MmaT *>(smem + Traits::kOffQ)),
-                  typename Traits::SmemLayoutQ{});
+      make_tensor(make_smem_ptr(reinterpret_cast<MmaT *>(smem + Traits::kOffQ)), typename Traits::SmemLayoutQ{});
   Tensor sK =
-      make_tensor(make_smem_ptr(reinterpret_cast<MmaT *>(smem + Traits::kOffK)),
-                  typename Traits::SmemLayoutK{});
+      make_tensor(make_smem_ptr(reinterpret_cast<MmaT *>(smem + Traits::kOffK)), typename Traits::SmemLayoutK{});
   Tensor sVt =
-      make_tensor(make_smem_ptr(reinterpret_cast<MmaT *>(smem + Traits::kOffV)),
-                  typename Traits::SmemLayoutVt{});
+      make_tensor(make_smem_ptr(reinterpret_cast<MmaT *>(smem + Traits::kOffV)), typename Traits::SmemLayoutVt{});
   Tensor tSrQ = thr_qk.partition_fragment_A(sQ);
   Tensor tSrK = thr_qk.partition_fragment_B(sK);
   Tensor tOrV = thr_pv.partition_fragment_B(sVt);
-  Tensor tSrS =
-      partition_fragment_C(mma_qk, Shape<Int<kBlockM>, Int<kBlockN>>{});
+  Tensor tSrS = partition_fragment_C(mma_qk, Shape<Int<kBlockM>, Int<kBlockN>>{});
   Tensor tOrO = partition_fragment_C(mma_pv, Shape<Int<kBlockM>, Int<kD>>{});
-  Tensor tOrP = make_tensor<MmaT>(
-      partition_shape_A(mma_pv, Shape<Int<kBlockM>, Int<kBlockN>>{}));
+  Tensor tOrP = make_tensor<MmaT>(partition_shape_A(mma_pv, Shape<Int<kBlockM>, Int<kBlockN>>{}));
   clear(tOrO);
 
   // This thread's rows: upper (row0) and row0 + 8, in sequence coordinates.
   const int tile_row0 = 64 * cwg + 16 * warp + lane / 4;
   const int row0 = m0 + tile_row0;
-  const LogitScale logit = LogitScale::make(
-      p.softmax_scale * p.q_descale.at(b, hk) * p.k_descale.at(b, hk),
-      p.softcap);
+  const LogitScale logit = LogitScale::make(p.softmax_scale * p.q_descale.at(b, hk) * p.k_descale.at(b, hk), p.softcap);
   float mult[2];
 #pragma unroll
-  for (int hf = 0; hf < 2; ++hf)
-    mult[hf] =
-        logit.mult * (Traits::kQToHalf ? row_factor[tile_row0 + 8 * hf] : 1.0f);
+  for (int hf = 0; hf < 2; ++hf) mult[hf] = logit.mult * (Traits::kQToHalf ? row_factor[tile_row0 + 8 * hf] : 1.0f);
 
   // Keys this warpgroup's rows can see: tiles outside are skipped (still waited
   // on and released, so both consumers walk the same pipeline states).
@@ -192,43 +162,36 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   const bool wg_has_rows = wg_first <= wg_last;
   const int wg_key_lo = wg_has_rows ? window.lo(wg_first) : 0;
   const int wg_key_hi = wg_has_rows ? window.hi(wg_last) : -1;
-  const TileMaskRange mask_range = TileMaskRange::make(
-      window, wg_has_rows ? wg_first : m0, wg_has_rows ? wg_last : m0, tile_lo,
-      n_tiles, kBlockN);
+  const TileMaskRange mask_range =
+      TileMaskRange::make(window, wg_has_rows ? wg_first : m0, wg_has_rows ? wg_last : m0, tile_lo, n_tiles, kBlockN);
 
   FragSoftmax softmax;
   softmax.init();
   cutlass::PipelineState<Traits::kStages> read_state;
   for (int j = 0; j < n_tiles; ++j) {
     const int n0 = (tile_lo + j) * kBlockN;
-    const bool active =
-        n0 <= wg_key_hi && n0 + kBlockN - 1 >= wg_key_lo; // warpgroup-uniform
+    const bool active = n0 <= wg_key_hi && n0 + kBlockN - 1 >= wg_key_lo;  // warpgroup-uniform
     const int stage = read_state.index();
     pipe_k.consumer_wait(read_state);
-    if (active)
-      warpgroup_gemm<true, false>(mma_qk, tSrQ, tSrK(_, _, _, stage), tSrS);
+    if (active) warpgroup_gemm<true, false>(mma_qk, tSrQ, tSrK(_, _, _, stage), tSrS);
     pipe_k.consumer_release(read_state);
     if (active) {
       FragSoftmax::transform(tSrS, logit, mult);
-      if (mask_range.needs_mask(j))
-        FragSoftmax::mask(tSrS, window, row0, n0, lane);
+      if (mask_range.needs_mask(j)) FragSoftmax::mask(tSrS, window, row0, n0, lane);
       softmax.update(tSrS, tOrO, mult);
 #pragma unroll
-      for (int k = 0; k < size(tSrS); ++k)
-        tOrP(k) = static_cast<MmaT>(tSrS(k));
+      for (int k = 0; k < size(tSrS); ++k) tOrP(k) = static_cast<MmaT>(tSrS(k));
     }
     pipe_v.consumer_wait(read_state);
-    if (active)
-      warpgroup_gemm<false, true>(mma_pv, tOrP, tOrV(_, _, _, stage), tOrO);
+    if (active) warpgroup_gemm<false, true>(mma_pv, tOrP, tOrV(_, _, _, stage), tOrO);
     pipe_v.consumer_release(read_state);
     ++read_state;
   }
 
-  write_output<Traits>(p, tOrO, softmax, mult, p.v_descale.at(b, hk), sq,
-                       q_row0, rows_valid, h, cwg, wtid);
+  write_output<Traits>(p, tOrO, softmax, mult, p.v_descale.at(b, hk), sq, q_row0, rows_valid, h, cwg, wtid);
 #endif
 }
 
-} // namespace hopper
-} // namespace cuda
-} // namespace kvattn
+}  // namespace hopper
+}  // namespace cuda
+}  // namespace kvattn

@@ -1,11 +1,10 @@
 // launch_prefill_hopper: picks the kernel instance for (head dim, q dtype, KV
 // kind).
-#include "cuda/hopper/hopper_prefill.h"
-
 #include <string>
 
 #include "cuda/common/routing.h"
 #include "cuda/hopper/hopper_instances.h"
+#include "cuda/hopper/hopper_prefill.h"
 #include "cuda/prefill/prefill_params.h"
 #include "kvattn/error.h"
 
@@ -14,15 +13,11 @@ namespace cuda {
 
 bool hopper_prefill_supports(const AttentionProblem &p) {
 #if defined(KVATTN_HAVE_HOPPER_KERNELS)
-  const bool head_dim_ok =
-      p.head_dim == 64 || p.head_dim == 128 || p.head_dim == 256;
-  const bool q_ok =
-      p.q_dtype == DType::kBFloat16 || p.q_dtype == DType::kFloat16;
-  const bool fp8 =
-      p.kv_dtype == DType::kFloat8E4M3 || p.kv_dtype == DType::kFloat8E5M2;
+  const bool head_dim_ok = p.head_dim == 64 || p.head_dim == 128 || p.head_dim == 256;
+  const bool q_ok = p.q_dtype == DType::kBFloat16 || p.q_dtype == DType::kFloat16;
+  const bool fp8 = p.kv_dtype == DType::kFloat8E4M3 || p.kv_dtype == DType::kFloat8E5M2;
   const bool kv_ok = fp8 || p.kv_dtype == p.q_dtype;
-  return head_dim_ok && q_ok && kv_ok &&
-         make_prefill_params(p, false).aligned16;
+  return head_dim_ok && q_ok && kv_ok && make_prefill_params(p, false).aligned16;
 #else
   (void)p;
   return false;
@@ -33,48 +28,41 @@ bool hopper_prefill_supports(const AttentionProblem &p) {
 namespace {
 
 template <class QT>
-void dispatch_head_dim(const AttentionProblem &p, const PrefillParams &params,
-                       const PrefillGrid &grid, cudaStream_t stream, bool fp8) {
+void dispatch_head_dim(const AttentionProblem &p, const PrefillParams &params, const PrefillGrid &grid,
+                       cudaStream_t stream, bool fp8) {
   switch (p.head_dim) {
-#define KVATTN_HOPPER_CASE(D)                                                  \
-  case D:                                                                      \
-    if (fp8)                                                                   \
-      hopper::launch_instance<D, QT, true>(params, grid, stream);              \
-    else                                                                       \
-      hopper::launch_instance<D, QT, false>(params, grid, stream);             \
+#define KVATTN_HOPPER_CASE(D)                                      \
+  case D:                                                          \
+    if (fp8)                                                       \
+      hopper::launch_instance<D, QT, true>(params, grid, stream);  \
+    else                                                           \
+      hopper::launch_instance<D, QT, false>(params, grid, stream); \
     return;
     KVATTN_HOPPER_HEAD_DIMS(KVATTN_HOPPER_CASE)
 #undef KVATTN_HOPPER_CASE
-  default:
-    throw Error(ErrorCode::kNotImplemented, "head_dim",
-                "the Hopper prefill kernel supports 64, 128 or 256, got " +
-                    std::to_string(p.head_dim));
+    default:
+      throw Error(ErrorCode::kNotImplemented, "head_dim",
+                  "the Hopper prefill kernel supports 64, 128 or 256, got " + std::to_string(p.head_dim));
   }
 }
 
-} // namespace
+}  // namespace
 #endif
 
-void launch_prefill_hopper(const AttentionProblem &p, cudaStream_t stream,
-                           bool skip_short_queries) {
+void launch_prefill_hopper(const AttentionProblem &p, cudaStream_t stream, bool skip_short_queries) {
 #if !defined(KVATTN_HAVE_HOPPER_KERNELS)
   (void)p, (void)stream, (void)skip_short_queries;
-  throw Error(ErrorCode::kNotImplemented, "backend",
-              "this build has no Hopper kernels (CUTLASS headers missing)");
+  throw Error(ErrorCode::kNotImplemented, "backend", "this build has no Hopper kernels (CUTLASS headers missing)");
 #else
-  if (p.batch <= 0 || p.total_q <= 0 || p.max_seqlen_q <= 0 ||
-      p.num_q_heads <= 0)
-    return;
-  if (skip_short_queries && p.max_seqlen_q <= kShortQueryMaxLen)
-    return;
+  if (p.batch <= 0 || p.total_q <= 0 || p.max_seqlen_q <= 0 || p.num_q_heads <= 0) return;
+  if (skip_short_queries && p.max_seqlen_q <= kShortQueryMaxLen) return;
   PrefillGrid grid;
   grid.batch = p.batch;
   grid.num_q_heads = p.num_q_heads;
   grid.max_seqlen_q = p.max_seqlen_q;
   grid.device = p.device.index;
   const PrefillParams params = make_prefill_params(p, skip_short_queries);
-  const bool fp8 =
-      p.kv_dtype == DType::kFloat8E4M3 || p.kv_dtype == DType::kFloat8E5M2;
+  const bool fp8 = p.kv_dtype == DType::kFloat8E4M3 || p.kv_dtype == DType::kFloat8E5M2;
   if (p.q_dtype == DType::kBFloat16)
     dispatch_head_dim<__nv_bfloat16>(p, params, grid, stream, fp8);
   else
@@ -82,5 +70,5 @@ void launch_prefill_hopper(const AttentionProblem &p, cudaStream_t stream,
 #endif
 }
 
-} // namespace cuda
-} // namespace kvattn
+}  // namespace cuda
+}  // namespace kvattn

@@ -14,8 +14,7 @@ bool hopper_prefill_supports(const AttentionProblem &p);
 
 // Like launch_prefill_portable; requires hopper_prefill_supports(p) and an
 // sm_90 device.
-void launch_prefill_hopper(const AttentionProblem &p, cudaStream_t stream,
-                           bool skip_short_queries);
+void launch_prefill_hopper(const AttentionProblem &p, cudaStream_t stream, bool skip_short_queries);
 
-} // namespace cuda
-} // namespace kvattn
+}  // namespace cuda
+}  // namespace kvattn

@@ -8,9 +8,9 @@
 // its own writes (and a proxy fence: the tensor cores read through the async
 // proxy).
 #pragma once
-#include <cstdint>
-
 #include <cutlass/arch/barrier.h>
+
+#include <cstdint>
 
 #include "cuda/common/fp8_widen.h"
 #include "cuda/common/ptx.h"
@@ -22,42 +22,34 @@ namespace kvattn {
 namespace cuda {
 namespace hopper {
 
-constexpr int kProducerBarrier =
-    1; // named barrier of the producer warpgroup (0 is __syncthreads)
+constexpr int kProducerBarrier = 1;  // named barrier of the producer warpgroup (0 is __syncthreads)
 
-__device__ __forceinline__ void producer_sync() {
-  cutlass::arch::NamedBarrier::sync(128, kProducerBarrier);
-}
+__device__ __forceinline__ void producer_sync() { cutlass::arch::NamedBarrier::sync(128, kProducerBarrier); }
 
-__device__ __forceinline__ void fence_async_proxy() {
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-}
+__device__ __forceinline__ void fence_async_proxy() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
-template <class Traits> struct Producer {
+template <class Traits>
+struct Producer {
   static constexpr int kBlockN = Traits::kBlockN, kD = Traits::kHeadDim;
   using Pipeline = typename Traits::Pipeline;
   using State = typename cutlass::PipelineState<Traits::kStages>;
 
   const PrefillParams &p;
   uint32_t sbase;
-  longlong2 *rows; // [2][kBlockN]
+  longlong2 *rows;  // [2][kBlockN]
   int b, hk, kv_len, k_row0, tile_lo, n_tiles, tid;
 
-  __device__ __forceinline__ int block_of(int t) const {
-    return kv_block(p, b, kv_len, (tile_lo + t) * kBlockN + tid);
-  }
+  __device__ __forceinline__ int block_of(int t) const { return kv_block(p, b, kv_len, (tile_lo + t) * kBlockN + tid); }
   // Row table of tile t (threads < kBlockN), from its block id.
   __device__ __forceinline__ void write_rows(int t, int block) const {
     if (tid < kBlockN)
-      rows[(t & 1) * kBlockN + tid] =
-          kv_row_offsets(p, hk, k_row0, (tile_lo + t) * kBlockN + tid, block);
+      rows[(t & 1) * kBlockN + tid] = kv_row_offsets(p, hk, k_row0, (tile_lo + t) * kBlockN + tid, block);
   }
 
   // 16-bit KV: the 16-byte chunks of tile t go straight to the swizzled stage.
   template <class KvT>
-  __device__ __forceinline__ void issue_wide(int t, bool is_v,
-                                             uint32_t dst_stage) const {
-    constexpr int kChunks = kD / 8; // per row
+  __device__ __forceinline__ void issue_wide(int t, bool is_v, uint32_t dst_stage) const {
+    constexpr int kChunks = kD / 8;  // per row
     constexpr int kIters = kBlockN * kChunks / 128;
     const KvT *src = static_cast<const KvT *>(is_v ? p.v : p.k);
     const longlong2 *tr = rows + (t & 1) * kBlockN;
@@ -68,14 +60,12 @@ template <class Traits> struct Producer {
       const longlong2 row = tr[r];
       const int64_t off = is_v ? row.y : row.x;
       const bool valid = off >= 0;
-      cp_async_16(dst_stage + sw128_offset<kD>(kBlockN, r, c * 8),
-                  valid ? src + off + c * 8 : src, valid ? 16 : 0);
+      cp_async_16(dst_stage + sw128_offset<kD>(kBlockN, r, c * 8), valid ? src + off + c * 8 : src, valid ? 16 : 0);
     }
   }
 
   // FP8 KV: packed rows (kD bytes) of tile t into the staging tile.
-  __device__ __forceinline__ void issue_raw(int t, bool is_v,
-                                            uint32_t dst) const {
+  __device__ __forceinline__ void issue_raw(int t, bool is_v, uint32_t dst) const {
     constexpr int kChunks = kD / 16;
     constexpr int kIters = kBlockN * kChunks / 128;
     const uint8_t *src = static_cast<const uint8_t *>(is_v ? p.v : p.k);
@@ -87,16 +77,14 @@ template <class Traits> struct Producer {
       const longlong2 row = tr[r];
       const int64_t off = is_v ? row.y : row.x;
       const bool valid = off >= 0;
-      cp_async_16(dst + r * kD + c * 16, valid ? src + off + c * 16 : src,
-                  valid ? 16 : 0);
+      cp_async_16(dst + r * kD + c * 16, valid ? src + off + c * 16 : src, valid ? 16 : 0);
     }
   }
 
   // Staging tile -> fp16 stage: 8 codes (8 bytes) -> one 16-byte swizzled chunk
   // per step.
   template <Fp8Format kFormat>
-  __device__ __forceinline__ void widen(uint32_t src,
-                                        uint32_t dst_stage) const {
+  __device__ __forceinline__ void widen(uint32_t src, uint32_t dst_stage) const {
     constexpr int kUnits = kD / 8;
     constexpr int kIters = kBlockN * kUnits / 128;
 #pragma unroll 4
@@ -104,56 +92,46 @@ template <class Traits> struct Producer {
       const int idx = tid + i * 128;
       const int r = idx / kUnits, u = idx % kUnits;
       const uint2 codes = lds64(src + r * kD + u * 8);
-      sts128(dst_stage + sw128_offset<kD>(kBlockN, r, u * 8),
-             widen_fp8x8<__half, kFormat>(codes));
+      sts128(dst_stage + sw128_offset<kD>(kBlockN, r, u * 8), widen_fp8x8<__half, kFormat>(codes));
     }
   }
-  __device__ __forceinline__ void widen_any(uint32_t src,
-                                            uint32_t dst_stage) const {
+  __device__ __forceinline__ void widen_any(uint32_t src, uint32_t dst_stage) const {
     if (p.kv_e5m2)
       widen<Fp8Format::kE5M2>(src, dst_stage);
     else
       widen<Fp8Format::kE4M3>(src, dst_stage);
   }
 
-  __device__ __forceinline__ uint32_t k_stage(int s) const {
-    return sbase + Traits::kOffK + s * Traits::kKvStageBytes;
-  }
-  __device__ __forceinline__ uint32_t v_stage(int s) const {
-    return sbase + Traits::kOffV + s * Traits::kKvStageBytes;
-  }
+  __device__ __forceinline__ uint32_t k_stage(int s) const { return sbase + Traits::kOffK + s * Traits::kKvStageBytes; }
+  __device__ __forceinline__ uint32_t v_stage(int s) const { return sbase + Traits::kOffV + s * Traits::kKvStageBytes; }
 
-  __device__ __forceinline__ void run(Pipeline &pipe_k,
-                                      Pipeline &pipe_v) const {
+  __device__ __forceinline__ void run(Pipeline &pipe_k, Pipeline &pipe_v) const {
     State state = cutlass::make_producer_start_state<Pipeline>();
     // Row tables of tiles 0 and 1; block ids of tile t+2 are loaded during tile
     // t.
     write_rows(0, block_of(0));
-    if (n_tiles > 1)
-      write_rows(1, block_of(1));
+    if (n_tiles > 1) write_rows(1, block_of(1));
     producer_sync();
 
     if constexpr (!Traits::kFp8Kv) {
       using KvT = typename Traits::QT;
       State prev = state;
       for (int j = 0; j < n_tiles; ++j) {
-        const int ahead =
-            (tid < kBlockN && j + 2 < n_tiles) ? block_of(j + 2) : -1;
+        const int ahead = (tid < kBlockN && j + 2 < n_tiles) ? block_of(j + 2) : -1;
         pipe_k.producer_acquire(state);
         issue_wide<KvT>(j, false, k_stage(state.index()));
         cp_async_commit();
         pipe_v.producer_acquire(state);
         issue_wide<KvT>(j, true, v_stage(state.index()));
         cp_async_commit();
-        if (j > 0) { // tile j-1 landed (this thread's part): publish it
+        if (j > 0) {  // tile j-1 landed (this thread's part): publish it
           cp_async_wait_group<2>();
           fence_async_proxy();
           pipe_k.producer_commit(prev);
           pipe_v.producer_commit(prev);
         }
-        producer_sync(); // everyone done reading row slot j % 2
-        if (j + 2 < n_tiles)
-          write_rows(j + 2, ahead);
+        producer_sync();  // everyone done reading row slot j % 2
+        if (j + 2 < n_tiles) write_rows(j + 2, ahead);
         prev = state;
         ++state;
       }
@@ -164,15 +142,13 @@ template <class Traits> struct Producer {
         pipe_v.producer_commit(prev);
       }
     } else {
-      const uint32_t raw_k = sbase + Traits::kOffRawK,
-                     raw_v = sbase + Traits::kOffRawV;
+      const uint32_t raw_k = sbase + Traits::kOffRawK, raw_v = sbase + Traits::kOffRawV;
       issue_raw(0, false, raw_k);
       cp_async_commit();
       issue_raw(0, true, raw_v);
       cp_async_commit();
       for (int j = 0; j < n_tiles; ++j) {
-        const int ahead =
-            (tid < kBlockN && j + 2 < n_tiles) ? block_of(j + 2) : -1;
+        const int ahead = (tid < kBlockN && j + 2 < n_tiles) ? block_of(j + 2) : -1;
         // K: staging holds tile j once this thread's group lands and all
         // threads synced.
         cp_async_wait_group<1>();
@@ -181,9 +157,8 @@ template <class Traits> struct Producer {
         widen_any(raw_k, k_stage(state.index()));
         fence_async_proxy();
         pipe_k.producer_commit(state);
-        producer_sync(); // staging K free
-        if (j + 1 < n_tiles)
-          issue_raw(j + 1, false, raw_k);
+        producer_sync();  // staging K free
+        if (j + 1 < n_tiles) issue_raw(j + 1, false, raw_k);
         cp_async_commit();
         // V likewise.
         cp_async_wait_group<1>();
@@ -192,12 +167,10 @@ template <class Traits> struct Producer {
         widen_any(raw_v, v_stage(state.index()));
         fence_async_proxy();
         pipe_v.producer_commit(state);
-        producer_sync(); // staging V free; row slot j % 2 read by every thread
-        if (j + 1 < n_tiles)
-          issue_raw(j + 1, true, raw_v);
+        producer_sync();  // staging V free; row slot j % 2 read by every thread
+        if (j + 1 < n_tiles) issue_raw(j + 1, true, raw_v);
         cp_async_commit();
-        if (j + 2 < n_tiles)
-          write_rows(j + 2, ahead);
+        if (j + 2 < n_tiles) write_rows(j + 2, ahead);
         ++state;
       }
       cp_async_wait_group<0>();
@@ -205,6 +178,6 @@ template <class Traits> struct Producer {
   }
 };
 
-} // namespace hopper
-} // namespace cuda
-} // namespace kvattn
+}  // namespace hopper
+}  // namespace cuda
+}  // namespace kvattn

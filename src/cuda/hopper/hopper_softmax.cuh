@@ -6,7 +6,6 @@
 // (prefill_softmax.cuh).
 #pragma once
 #include <cstdint>
-
 #include <cute/tensor.hpp>
 
 #include "cuda/prefill/prefill_softmax.cuh"
@@ -15,17 +14,12 @@ namespace kvattn {
 namespace cuda {
 namespace hopper {
 
-__device__ __forceinline__ constexpr int frag_half(int k) {
-  return (k >> 1) & 1;
-}
-__device__ __forceinline__ int frag_col(int k, int lane) {
-  return 8 * (k >> 2) + 2 * (lane & 3) + (k & 1);
-}
+__device__ __forceinline__ constexpr int frag_half(int k) { return (k >> 1) & 1; }
+__device__ __forceinline__ int frag_col(int k, int lane) { return 8 * (k >> 2) + 2 * (lane & 3) + (k & 1); }
 
 struct FragSoftmax {
   float row_max[2];
-  float
-      row_sum[2]; // this thread's partial sums; the quad is reduced at the end
+  float row_sum[2];  // this thread's partial sums; the quad is reduced at the end
 
   __device__ __forceinline__ void init() {
     row_max[0] = row_max[1] = -INFINITY;
@@ -34,44 +28,34 @@ struct FragSoftmax {
 
   // Softcap / non-positive-scale modes rewrite the logits first (LogitScale).
   template <class FragS>
-  static __device__ __forceinline__ void
-  transform(FragS &s, const LogitScale &logit, const float (&mult)[2]) {
-    if (!logit.transform)
-      return;
-    const float inv0 = LogitScale::inverse_factor(mult[0]),
-                inv1 = LogitScale::inverse_factor(mult[1]);
+  static __device__ __forceinline__ void transform(FragS &s, const LogitScale &logit, const float (&mult)[2]) {
+    if (!logit.transform) return;
+    const float inv0 = LogitScale::inverse_factor(mult[0]), inv1 = LogitScale::inverse_factor(mult[1]);
 #pragma unroll
     for (int k = 0; k < cute::size(s); ++k)
-      s(k) = logit.transformed(s(k), frag_half(k) ? mult[1] : mult[0],
-                               frag_half(k) ? inv1 : inv0);
+      s(k) = logit.transformed(s(k), frag_half(k) ? mult[1] : mult[0], frag_half(k) ? inv1 : inv0);
   }
 
   // Hidden keys -> -inf. row0: sequence row of this thread's upper row; n0:
   // first key of the tile.
   template <class FragS>
-  static __device__ __forceinline__ void mask(FragS &s, const KeyWindow &w,
-                                              int row0, int n0, int lane) {
-    const int lo0 = w.lo(row0), hi0 = w.hi(row0), lo1 = w.lo(int64_t{row0} + 8),
-              hi1 = w.hi(int64_t{row0} + 8);
+  static __device__ __forceinline__ void mask(FragS &s, const KeyWindow &w, int row0, int n0, int lane) {
+    const int lo0 = w.lo(row0), hi0 = w.hi(row0), lo1 = w.lo(int64_t{row0} + 8), hi1 = w.hi(int64_t{row0} + 8);
 #pragma unroll
     for (int k = 0; k < cute::size(s); ++k) {
       const int j = n0 + frag_col(k, lane);
-      const bool hidden =
-          frag_half(k) ? (j < lo1 || j > hi1) : (j < lo0 || j > hi0);
-      if (hidden)
-        s(k) = -INFINITY;
+      const bool hidden = frag_half(k) ? (j < lo1 || j > hi1) : (j < lo0 || j > hi0);
+      if (hidden) s(k) = -INFINITY;
     }
   }
 
   // Logits -> unnormalized probabilities (in place); O rescaled to the new row
   // max.
   template <class FragS, class FragO>
-  __device__ __forceinline__ void update(FragS &s, FragO &o,
-                                         const float (&mult)[2]) {
+  __device__ __forceinline__ void update(FragS &s, FragO &o, const float (&mult)[2]) {
     float mx[2] = {row_max[0], row_max[1]};
 #pragma unroll
-    for (int k = 0; k < cute::size(s); ++k)
-      mx[frag_half(k)] = fmaxf(mx[frag_half(k)], s(k));
+    for (int k = 0; k < cute::size(s); ++k) mx[frag_half(k)] = fmaxf(mx[frag_half(k)], s(k));
     float alpha[2], m_scaled[2];
     bool moved = false;
 #pragma unroll
@@ -97,12 +81,11 @@ struct FragSoftmax {
     // 1 for every row of the warp: skip the D/2 multiplies.
     if (__any_sync(0xffffffffu, moved)) {
 #pragma unroll
-      for (int k = 0; k < cute::size(o); ++k)
-        o(k) *= alpha[frag_half(k)];
+      for (int k = 0; k < cute::size(o); ++k) o(k) *= alpha[frag_half(k)];
     }
   }
 };
 
-} // namespace hopper
-} // namespace cuda
-} // namespace kvattn
+}  // namespace hopper
+}  // namespace cuda
+}  // namespace kvattn

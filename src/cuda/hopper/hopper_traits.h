@@ -3,16 +3,15 @@
 // WGMMAs, and the byte map of shared memory. See hopper_kernel.cuh for the
 // roles of the three warpgroups.
 #pragma once
-#include <cstdint>
-#include <type_traits>
-
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cutlass/numeric_types.h>
 
+#include <cstdint>
 #include <cute/atom/mma_traits_sm90_gmma.hpp>
 #include <cute/tensor.hpp>
-#include <cutlass/numeric_types.h>
 #include <cutlass/pipeline/sm90_pipeline.hpp>
+#include <type_traits>
 
 namespace kvattn {
 namespace cuda {
@@ -21,7 +20,8 @@ namespace hopper {
 // Tile per head dim: 128 query rows (two consumer warpgroups x 64, the WGMMA
 // M), KV tiles of kBlockN keys, two shared-memory stages of K and of V. D 256
 // takes 64-key tiles so that two stages plus the FP8 staging fit 227 KB.
-template <int kHeadDim> struct HopperShape {
+template <int kHeadDim>
+struct HopperShape {
   static constexpr int kBlockM = 128;
   static constexpr int kBlockN = kHeadDim <= 128 ? 128 : 64;
   static constexpr int kStages = 2;
@@ -33,20 +33,17 @@ template <int kHeadDim_, class QT_, bool kFp8Kv_>
 struct HopperTraits : HopperShape<kHeadDim_> {
   using Shape_ = HopperShape<kHeadDim_>;
   static constexpr int kHeadDim = kHeadDim_;
-  static constexpr int kBlockM = Shape_::kBlockM, kBlockN = Shape_::kBlockN,
-                       kStages = Shape_::kStages;
+  static constexpr int kBlockM = Shape_::kBlockM, kBlockN = Shape_::kBlockN, kStages = Shape_::kStages;
   static constexpr bool kFp8Kv = kFp8Kv_;
-  using QT = QT_; // q and out as stored (__nv_bfloat16 or __half)
+  using QT = QT_;  // q and out as stored (__nv_bfloat16 or __half)
   // The tensor cores multiply in fp16 when KV is FP8 (fp8 -> fp16 is one cvt
   // per two values; -> bf16 would take four), so a bf16 q is rewritten per row
   // as fp16 x 2^c (kQToHalf, exact to 2^-31 of the row max; the 2^-c joins that
   // row's logit scale).
-  static constexpr bool kQToHalf =
-      kFp8Kv && std::is_same<QT, __nv_bfloat16>::value;
-  using MmaT = std::conditional_t<kFp8Kv || std::is_same<QT, __half>::value,
-                                  cute::half_t, cute::bfloat16_t>;
+  static constexpr bool kQToHalf = kFp8Kv && std::is_same<QT, __nv_bfloat16>::value;
+  using MmaT = std::conditional_t<kFp8Kv || std::is_same<QT, __half>::value, cute::half_t, cute::bfloat16_t>;
 
-  static constexpr int kWarpgroups = 3; // 0: producer, 1-2: consumers
+  static constexpr int kWarpgroups = 3;  // 0: producer, 1-2: consumers
   static constexpr int kThreads = kWarpgroups * 128;
   static constexpr int kConsumerThreads = 256;
   // Registers per thread after setmaxnreg (multiples of 8; 128 x 56 + 256 x 224
@@ -57,31 +54,24 @@ struct HopperTraits : HopperShape<kHeadDim_> {
   // ---- CuTe layouts: 128-byte-swizzled K-major tiles (rows of kHeadDim
   // elements) ----
   using SmemAtom = decltype(cute::GMMA::Layout_K_SW128_Atom<MmaT>{});
-  using SmemLayoutQ = decltype(cute::tile_to_shape(
-      SmemAtom{}, cute::Shape<cute::Int<kBlockM>, cute::Int<kHeadDim>>{}));
+  using SmemLayoutQ = decltype(cute::tile_to_shape(SmemAtom{}, cute::Shape<cute::Int<kBlockM>, cute::Int<kHeadDim>>{}));
   using SmemLayoutK = decltype(cute::tile_to_shape(
-      SmemAtom{}, cute::Shape<cute::Int<kBlockN>, cute::Int<kHeadDim>,
-                              cute::Int<kStages>>{}));
+      SmemAtom{}, cute::Shape<cute::Int<kBlockN>, cute::Int<kHeadDim>, cute::Int<kStages>>{}));
   using SmemLayoutV = SmemLayoutK;
   // V seen as (head dim, key, stage): the MN-major B operand of O += P V.
   using SmemLayoutVt = decltype(cute::composition(
-      SmemLayoutV{}, cute::make_ordered_layout(
-                         cute::Shape<cute::Int<kHeadDim>, cute::Int<kBlockN>,
-                                     cute::Int<kStages>>{},
-                         cute::Step<cute::_2, cute::_1, cute::_3>{})));
+      SmemLayoutV{},
+      cute::make_ordered_layout(cute::Shape<cute::Int<kHeadDim>, cute::Int<kBlockN>, cute::Int<kStages>>{},
+                                cute::Step<cute::_2, cute::_1, cute::_3>{})));
 
   // S = Q K^T: A and B from shared memory; O += P V: P from registers. Two
   // warpgroups side by side along M, 64 rows each.
   using TiledMmaQK = decltype(cute::make_tiled_mma(
-      cute::GMMA::ss_op_selector<
-          MmaT, MmaT, float,
-          cute::Shape<cute::_64, cute::Int<kBlockN>, cute::Int<kHeadDim>>>(),
+      cute::GMMA::ss_op_selector<MmaT, MmaT, float, cute::Shape<cute::_64, cute::Int<kBlockN>, cute::Int<kHeadDim>>>(),
       cute::Layout<cute::Shape<cute::_2, cute::_1, cute::_1>>{}));
   using TiledMmaPV = decltype(cute::make_tiled_mma(
-      cute::GMMA::rs_op_selector<
-          MmaT, MmaT, float,
-          cute::Shape<cute::_64, cute::Int<kHeadDim>, cute::Int<kBlockN>>,
-          cute::GMMA::Major::K, cute::GMMA::Major::MN>(),
+      cute::GMMA::rs_op_selector<MmaT, MmaT, float, cute::Shape<cute::_64, cute::Int<kHeadDim>, cute::Int<kBlockN>>,
+                                 cute::GMMA::Major::K, cute::GMMA::Major::MN>(),
       cute::Layout<cute::Shape<cute::_2, cute::_1, cute::_1>>{}));
 
   using Pipeline = cutlass::PipelineAsync<kStages>;
@@ -91,27 +81,20 @@ struct HopperTraits : HopperShape<kHeadDim_> {
   static constexpr int kTileRowBytes = kHeadDim * 2;
   static constexpr int kQBytes = kBlockM * kTileRowBytes;
   static constexpr int kKvStageBytes = kBlockN * kTileRowBytes;
-  static constexpr int kRawBytes =
-      kFp8Kv ? kBlockN * kHeadDim : 0; // one packed FP8 tile
+  static constexpr int kRawBytes = kFp8Kv ? kBlockN * kHeadDim : 0;  // one packed FP8 tile
   static constexpr int kOffQ = 0;
   static constexpr int kOffK = kOffQ + kQBytes;
   static constexpr int kOffV = kOffK + kStages * kKvStageBytes;
   static constexpr int kOffRawK = kOffV + kStages * kKvStageBytes;
   static constexpr int kOffRawV = kOffRawK + kRawBytes;
-  static constexpr int kOffRows =
-      kOffRawV + kRawBytes; // longlong2 [2][kBlockN]: K/V element offsets
-  static constexpr int kOffRowFactor =
-      kOffRows + 2 * kBlockN * 16; // float [kBlockM]
+  static constexpr int kOffRows = kOffRawV + kRawBytes;              // longlong2 [2][kBlockN]: K/V element offsets
+  static constexpr int kOffRowFactor = kOffRows + 2 * kBlockN * 16;  // float [kBlockM]
   static constexpr int kOffPipeK = kOffRowFactor + kBlockM * 4;
-  static constexpr int kOffPipeV =
-      kOffPipeK + static_cast<int>(sizeof(PipelineStorage));
-  static constexpr int kUsedBytes =
-      kOffPipeV + static_cast<int>(sizeof(PipelineStorage));
-  static constexpr int kSmemBytes =
-      kUsedBytes; // the dynamic base is 1024-aligned (checked in the kernel)
+  static constexpr int kOffPipeV = kOffPipeK + static_cast<int>(sizeof(PipelineStorage));
+  static constexpr int kUsedBytes = kOffPipeV + static_cast<int>(sizeof(PipelineStorage));
+  static constexpr int kSmemBytes = kUsedBytes;  // the dynamic base is 1024-aligned (checked in the kernel)
 
-  static_assert(kHeadDim % 64 == 0,
-                "the 128-byte swizzle atom spans 64 elements");
+  static_assert(kHeadDim % 64 == 0, "the 128-byte swizzle atom spans 64 elements");
   static_assert(kBlockN <= 128, "one producer thread per row of the row table");
   static_assert(kOffPipeK % 8 == 0, "mbarriers are 8-byte aligned");
   static_assert(kSmemBytes <= 227 * 1024, "fits an H100 SM's shared memory");
@@ -123,13 +106,11 @@ struct HopperTraits : HopperShape<kHeadDim_> {
 // The producer and the Q/O staging address tiles through this; a host test
 // (tests/gpu/hopper_layout_test) checks it against the CuTe layouts.
 template <int kHeadDim>
-__host__ __device__ __forceinline__ uint32_t sw128_offset(int rows, int row,
-                                                          int col) {
-  const uint32_t linear = static_cast<uint32_t>((col / 64) * rows * 128 +
-                                                row * 128 + (col % 64) * 2);
+__host__ __device__ __forceinline__ uint32_t sw128_offset(int rows, int row, int col) {
+  const uint32_t linear = static_cast<uint32_t>((col / 64) * rows * 128 + row * 128 + (col % 64) * 2);
   return linear ^ (((linear >> 7) & 7u) << 4);
 }
 
-} // namespace hopper
-} // namespace cuda
-} // namespace kvattn
+}  // namespace hopper
+}  // namespace cuda
+}  // namespace kvattn
