@@ -5,7 +5,7 @@
 
 namespace kvattn_bench {
 
-static std::vector<std::string> split_commas(const std::string &text) {
+static std::vector<std::string> split_commas(const std::string& text) {
   std::vector<std::string> parts;
   std::stringstream ss(text);
   std::string part;
@@ -14,21 +14,21 @@ static std::vector<std::string> split_commas(const std::string &text) {
   return parts;
 }
 
-static KvDTypeChoice parse_kv_dtype(const std::string &name) {
+static KvDTypeChoice parse_kv_dtype(const std::string& name) {
   if (name == "bf16") return {name, kvattn::DType::kBFloat16};
   if (name == "e4m3") return {name, kvattn::DType::kFloat8E4M3};
   if (name == "e5m2") return {name, kvattn::DType::kFloat8E5M2};
   throw std::invalid_argument("--kv-dtype: unknown dtype '" + name + "'; expected bf16, e4m3 or e5m2");
 }
 
-static BackendChoice parse_backend(const std::string &name) {
+static BackendChoice parse_backend(const std::string& name) {
   if (name == "auto") return {"kvattn", kvattn::Backend::kAuto};
   if (name == "portable") return {"kvattn-portable", kvattn::Backend::kCudaPortable};
   if (name == "hopper") return {"kvattn-hopper", kvattn::Backend::kCudaHopper};
   throw std::invalid_argument("--backend: unknown backend '" + name + "'; expected auto, portable or hopper");
 }
 
-const char *usage_text() {
+const char* usage_text() {
   return "usage: kvattn-bench [flags]\n"
          "  --workload NAME[,NAME]   standard workloads to run (default: all; "
          "--list shows them)\n"
@@ -52,31 +52,31 @@ const char *usage_text() {
          "Env: KVATTN_COMMIT overrides the commit recorded in the JSON.\n";
 }
 
-Options parse_options(int argc, char **argv) {
+Options parse_options(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    auto value = [&](const char *flag) -> std::string {
+    auto value = [&](const char* flag) -> std::string {
       const std::string prefix = std::string(flag) + "=";
       if (arg.rfind(prefix, 0) == 0) return arg.substr(prefix.size());
       if (i + 1 >= argc) throw std::invalid_argument(std::string(flag) + ": expected a value after the flag");
       return argv[++i];
     };
-    auto is = [&](const char *flag) { return arg == flag || arg.rfind(std::string(flag) + "=", 0) == 0; };
+    auto is = [&](const char* flag) { return arg == flag || arg.rfind(std::string(flag) + "=", 0) == 0; };
 
     if (is("--workload")) {
-      for (const std::string &w : split_commas(value("--workload"))) o.workloads.push_back(w);
+      for (const std::string& w : split_commas(value("--workload"))) o.workloads.push_back(w);
     } else if (is("--kv-dtype")) {
-      for (const std::string &d : split_commas(value("--kv-dtype"))) o.kv_dtypes.push_back(parse_kv_dtype(d));
+      for (const std::string& d : split_commas(value("--kv-dtype"))) o.kv_dtypes.push_back(parse_kv_dtype(d));
     } else if (is("--backend")) {
-      for (const std::string &b : split_commas(value("--backend"))) o.backends.push_back(parse_backend(b));
+      for (const std::string& b : split_commas(value("--backend"))) o.backends.push_back(parse_backend(b));
     } else if (is("--reps")) {
       const std::string v = value("--reps");
       try {
         size_t used = 0;
         o.reps = std::stoi(v, &used);
         if (used != v.size() || o.reps < 1) throw std::invalid_argument("");
-      } catch (const std::exception &) {
+      } catch (const std::exception&) {
         throw std::invalid_argument("--reps: expected a positive integer, got '" + v + "'");
       }
     } else if (is("--json")) {

@@ -35,7 +35,7 @@ struct Options {
 };
 
 // Throws std::invalid_argument naming the flag and what it expects.
-Options parse_options(int argc, char **argv);
-const char *usage_text();
+Options parse_options(int argc, char** argv);
+const char* usage_text();
 
 }  // namespace kvattn_bench

@@ -45,7 +45,7 @@ struct InputSet {
       v_descale;  // host copies; empty for a bf16 cache
   DeviceBuffer q, k, v, out, cu_seqlens_q, seqused_k, block_table, k_descale_dev, v_descale_dev;
 
-  BatchBuffers view(const DeviceBuffer &workspace) const {
+  BatchBuffers view(const DeviceBuffer& workspace) const {
     BatchBuffers b;
     b.q = q.get(), b.k = k.get(), b.v = v.get(), b.out = out.get();
     b.cu_seqlens_q = cu_seqlens_q.as<int32_t>();
@@ -59,11 +59,11 @@ struct InputSet {
   }
 };
 
-InputSet make_input_set(const Workload &w, const KvDTypeChoice &kv, int set, cudaStream_t stream) {
-  auto seed = [&](const char *what) { return buffer_seed(w.name, kv.name, what, set); };
+InputSet make_input_set(const Workload& w, const KvDTypeChoice& kv, int set, cudaStream_t stream) {
+  auto seed = [&](const char* what) { return buffer_seed(w.name, kv.name, what, set); };
   InputSet s;
   s.layout = make_layout(w, seed("layout"));
-  const BatchLayout &l = s.layout;
+  const BatchLayout& l = s.layout;
   const int64_t nq = q_elems(w, l), nkv = kv_elems(w, l);
   s.q = DeviceBuffer(nq * 2);
   s.out = DeviceBuffer(nq * 2);
@@ -88,7 +88,7 @@ InputSet make_input_set(const Workload &w, const KvDTypeChoice &kv, int set, cud
 
 // How many input sets to rotate through: enough to touch kL2Multiple x L2 per
 // rotation, as memory allows.
-int input_set_count(const Workload &w, const KvDTypeChoice &kv, const BatchLayout &l, long long l2_bytes) {
+int input_set_count(const Workload& w, const KvDTypeChoice& kv, const BatchLayout& l, long long l2_bytes) {
   const double set_bytes = 2.0 * q_elems(w, l) * 2 + 2.0 * kv_elems(w, l) * kvattn::dtype_size(kv.dtype);
   int sets = static_cast<int>(std::ceil(kL2Multiple * l2_bytes / set_bytes));
   size_t free_bytes = 0, total_bytes = 0;
@@ -97,7 +97,7 @@ int input_set_count(const Workload &w, const KvDTypeChoice &kv, const BatchLayou
   return std::clamp(std::min(sets, fit), 1, kMaxInputSets);
 }
 
-void fill_timing(Row &row, const TimeSummary &t, const Ceilings &c) {
+void fill_timing(Row& row, const TimeSummary& t, const Ceilings& c) {
   row.ms = t.median_ms;
   row.min_ms = t.min_ms;
   row.max_ms = t.max_ms;
@@ -109,14 +109,14 @@ void fill_timing(Row &row, const TimeSummary &t, const Ceilings &c) {
 }
 
 // Times calls[rep % n] (each one a complete forward on its own inputs).
-TimeSummary time_rotating(const std::function<void(int)> &call, const Options &opts, cudaStream_t stream) {
+TimeSummary time_rotating(const std::function<void(int)>& call, const Options& opts, cudaStream_t stream) {
   const double warm = summarize(time_launches(call, kWarmupCalls, stream)).median_ms;
   const int reps = opts.reps ? opts.reps : reps_for_budget(warm, kTimeBudgetMs, kMinReps, kMaxReps);
   return summarize(time_launches(call, reps, stream));
 }
 
-std::vector<Row> run_workload(const Options &opts, const Workload &w, const KvDTypeChoice &kv,
-                              const BackendChoice &backend, const Report &report, cudaStream_t stream) {
+std::vector<Row> run_workload(const Options& opts, const Workload& w, const KvDTypeChoice& kv,
+                              const BackendChoice& backend, const Report& report, cudaStream_t stream) {
   Row row = row_for(w, kv, backend.impl);
   const BatchLayout first = make_layout(w, buffer_seed(w.name, kv.name, "layout", 0));
   const int num_sets = input_set_count(w, kv, first, report.device.l2_bytes);
@@ -128,7 +128,7 @@ std::vector<Row> run_workload(const Options &opts, const Workload &w, const KvDT
       first.batch, w.num_q_heads, w.num_kv_heads, w.head_dim, first.max_seqlen_q, first.max_seqlen_k, 0, device);
   const DeviceBuffer workspace(ws_bytes);  // shared: the calls run one after another on one stream
   std::vector<kvattn::VarlenAttentionArgs> args;
-  for (const InputSet &s : sets) {
+  for (const InputSet& s : sets) {
     args.push_back(make_call_args(w, s.layout, kv.dtype, s.view(workspace), device, backend.backend));
     args.back().stream = stream;
   }
@@ -141,7 +141,7 @@ std::vector<Row> run_workload(const Options &opts, const Workload &w, const KvDT
     kvattn::varlen_attention_forward(args[0]);  // into set 0's NaN-filled out
     const int64_t bad = count_nonfinite_bf16_device(sets[0].out.get(), q_elems(w, first), stream);
     const CheckResult check = check_against_cpu(w, sets[0].layout, kv.dtype, sets[0].view(workspace), sets[0].k_descale,
-                                                sets[0].v_descale, [](void *dst, const void *src, size_t bytes) {
+                                                sets[0].v_descale, [](void* dst, const void* src, size_t bytes) {
                                                   BENCH_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
                                                 });
     row.check_max_rel_l2 = check.max_rel_l2;
@@ -162,7 +162,7 @@ std::vector<Row> run_workload(const Options &opts, const Workload &w, const KvDT
 
   if (opts.graph) {
     std::vector<std::unique_ptr<CapturedGraph>> graphs;
-    for (const kvattn::VarlenAttentionArgs &a : args)
+    for (const kvattn::VarlenAttentionArgs& a : args)
       graphs.push_back(std::make_unique<CapturedGraph>([&] { kvattn::varlen_attention_forward(a); }, stream));
     Row graph_row = row;
     graph_row.impl = backend.impl + "+graph";
@@ -173,7 +173,7 @@ std::vector<Row> run_workload(const Options &opts, const Workload &w, const KvDT
   return rows;
 }
 
-Row error_row(const Workload &w, const KvDTypeChoice &kv, const BackendChoice &backend, const std::string &message) {
+Row error_row(const Workload& w, const KvDTypeChoice& kv, const BackendChoice& backend, const std::string& message) {
   Row row = row_for(w, kv, backend.impl);
   row.status = "error";
   row.message = message;
@@ -182,7 +182,7 @@ Row error_row(const Workload &w, const KvDTypeChoice &kv, const BackendChoice &b
 
 }  // namespace
 
-void run_gpu(const Options &opts, const std::vector<Workload> &workloads, Report &report) {
+void run_gpu(const Options& opts, const std::vector<Workload>& workloads, Report& report) {
   BENCH_CUDA_CHECK(cudaSetDevice(kDevice));
   report.has_device = true;
   report.device = query_device(kDevice);
@@ -194,19 +194,19 @@ void run_gpu(const Options &opts, const std::vector<Workload> &workloads, Report
 
   const size_t total = workloads.size() * opts.kv_dtypes.size() * opts.backends.size();
   size_t index = 0;
-  for (const Workload &w : workloads)
-    for (const KvDTypeChoice &kv : opts.kv_dtypes)
-      for (const BackendChoice &backend : opts.backends) {
+  for (const Workload& w : workloads)
+    for (const KvDTypeChoice& kv : opts.kv_dtypes)
+      for (const BackendChoice& backend : opts.backends) {
         std::cerr << "[" << ++index << "/" << total << "] " << w.name << " " << kv.name << " ... " << std::flush;
         std::vector<Row> rows;
         try {
           rows = run_workload(opts, w, kv, backend, report, stream.s);
-        } catch (const std::exception &e) {
+        } catch (const std::exception& e) {
           cudaStreamSynchronize(stream.s);
           cudaGetLastError();
           rows = {error_row(w, kv, backend, e.what())};
         }
-        for (const Row &r : rows) {
+        for (const Row& r : rows) {
           std::cerr << (&r == &rows.front() ? "" : "    ") << r.impl << " " << r.status;
           if (!std::isnan(r.ms)) std::cerr << " " << r.ms << " ms (" << r.reps << " reps)";
           if (!std::isnan(r.check_max_rel_l2) && &r == &rows.front())

@@ -18,7 +18,7 @@ using kvattn::cuda::hopper::sw128_offset;
 constexpr uintptr_t kFakeBase = uintptr_t{1} << 20;  // 1024-aligned; never dereferenced
 
 template <class Tensor, class... Coord>
-uint32_t byte_offset(Tensor &t, Coord... c) {
+uint32_t byte_offset(Tensor& t, Coord... c) {
   return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(&t(c...)) - kFakeBase);
 }
 
@@ -26,7 +26,7 @@ template <int kD, class QT, bool kFp8>
 void check_layouts() {
   using T = HopperTraits<kD, QT, kFp8>;
   using MmaT = typename T::MmaT;
-  MmaT *base = reinterpret_cast<MmaT *>(kFakeBase);
+  MmaT* base = reinterpret_cast<MmaT*>(kFakeBase);
   auto sQ = cute::make_tensor(cute::make_smem_ptr(base), typename T::SmemLayoutQ{});
   auto sK = cute::make_tensor(cute::make_smem_ptr(base), typename T::SmemLayoutK{});
   auto sVt = cute::make_tensor(cute::make_smem_ptr(base), typename T::SmemLayoutVt{});

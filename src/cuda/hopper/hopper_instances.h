@@ -17,13 +17,13 @@ namespace hopper {
 #define KVATTN_HOPPER_HEAD_DIMS(X) X(64) X(128) X(256)
 
 template <int kHeadDim, class QT, bool kFp8Kv>
-void launch_instance(const PrefillParams &params, const PrefillGrid &grid, cudaStream_t stream);
+void launch_instance(const PrefillParams& params, const PrefillGrid& grid, cudaStream_t stream);
 
-#define KVATTN_HOPPER_INSTANTIATE(D)                                                                                \
-  template void launch_instance<D, __nv_bfloat16, false>(const PrefillParams &, const PrefillGrid &, cudaStream_t); \
-  template void launch_instance<D, __nv_bfloat16, true>(const PrefillParams &, const PrefillGrid &, cudaStream_t);  \
-  template void launch_instance<D, __half, false>(const PrefillParams &, const PrefillGrid &, cudaStream_t);        \
-  template void launch_instance<D, __half, true>(const PrefillParams &, const PrefillGrid &, cudaStream_t);
+#define KVATTN_HOPPER_INSTANTIATE(D)                                                                              \
+  template void launch_instance<D, __nv_bfloat16, false>(const PrefillParams&, const PrefillGrid&, cudaStream_t); \
+  template void launch_instance<D, __nv_bfloat16, true>(const PrefillParams&, const PrefillGrid&, cudaStream_t);  \
+  template void launch_instance<D, __half, false>(const PrefillParams&, const PrefillGrid&, cudaStream_t);        \
+  template void launch_instance<D, __half, true>(const PrefillParams&, const PrefillGrid&, cudaStream_t);
 
 }  // namespace hopper
 }  // namespace cuda

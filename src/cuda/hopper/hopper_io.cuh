@@ -25,12 +25,12 @@ __device__ __forceinline__ void warpgroup_sync(int wg) { cutlass::arch::NamedBar
 // 8 threads per row, 16 rows per pass; row factors 2^-c to row_factor[]
 // (kQToHalf).
 template <class Traits>
-__device__ __forceinline__ void load_q_rows(const PrefillParams &p, uint32_t sq, float *row_factor, int64_t q_row0,
+__device__ __forceinline__ void load_q_rows(const PrefillParams& p, uint32_t sq, float* row_factor, int64_t q_row0,
                                             int rows_valid, int h, int wg, int wtid) {
   using QT = typename Traits::QT;
   constexpr int kD = Traits::kHeadDim;
   constexpr int kPerThread = kD / 64;  // 16-byte chunks of a row per thread
-  const QT *q = static_cast<const QT *>(p.q) + static_cast<int64_t>(h) * p.q_stride_head;
+  const QT* q = static_cast<const QT*>(p.q) + static_cast<int64_t>(h) * p.q_stride_head;
 #pragma unroll
   for (int pass = 0; pass < 4; ++pass) {
     const int r = 64 * wg + 16 * pass + wtid / 8;
@@ -39,7 +39,7 @@ __device__ __forceinline__ void load_q_rows(const PrefillParams &p, uint32_t sq,
 #pragma unroll
     for (int i = 0; i < kPerThread; ++i) {
       const int c = wtid % 8 + 8 * i;
-      w[i] = valid ? __ldg(reinterpret_cast<const uint4 *>(q + (q_row0 + r) * p.q_stride_token + c * 8))
+      w[i] = valid ? __ldg(reinterpret_cast<const uint4*>(q + (q_row0 + r) * p.q_stride_token + c * 8))
                    : make_uint4(0u, 0u, 0u, 0u);
     }
     if constexpr (Traits::kQToHalf) {
@@ -59,7 +59,7 @@ __device__ __forceinline__ void load_q_rows(const PrefillParams &p, uint32_t sq,
       const float up = __int_as_float((127 + c) << 23);
 #pragma unroll
       for (int i = 0; i < kPerThread; ++i) {
-        uint32_t *words = reinterpret_cast<uint32_t *>(&w[i]);
+        uint32_t* words = reinterpret_cast<uint32_t*>(&w[i]);
 #pragma unroll
         for (int e = 0; e < 4; ++e)
           words[e] = pack2<__half>(__uint_as_float(words[e] << 16) * up, __uint_as_float(words[e] & 0xffff0000u) * up);
@@ -76,7 +76,7 @@ __device__ __forceinline__ void load_q_rows(const PrefillParams &p, uint32_t sq,
 // LSE. wg_stage: the Q tile (this warpgroup's rows are free once its last WGMMA
 // is done).
 template <class Traits, class FragO>
-__device__ __forceinline__ void write_output(const PrefillParams &p, FragO &o, const FragSoftmax &sm,
+__device__ __forceinline__ void write_output(const PrefillParams& p, FragO& o, const FragSoftmax& sm,
                                              const float (&mult)[2], float v_descale, uint32_t sq, int64_t q_row0,
                                              int rows_valid, int h, int wg, int wtid) {
   using QT = typename Traits::QT;
@@ -120,12 +120,12 @@ __device__ __forceinline__ void write_output(const PrefillParams &p, FragO &o, c
   }
   warpgroup_sync(wg);
   constexpr int kChunks = kD / 8;
-  QT *out = static_cast<QT *>(p.out) + static_cast<int64_t>(h) * p.out_stride_head;
+  QT* out = static_cast<QT*>(p.out) + static_cast<int64_t>(h) * p.out_stride_head;
 #pragma unroll 4
   for (int idx = wtid; idx < 64 * kChunks; idx += 128) {
     const int r = 64 * wg + idx / kChunks, c = idx % kChunks;
     if (r < rows_valid)
-      *reinterpret_cast<uint4 *>(out + (q_row0 + r) * p.out_stride_token + c * 8) =
+      *reinterpret_cast<uint4*>(out + (q_row0 + r) * p.out_stride_token + c * 8) =
           lds128(sq + sw128_offset<kD>(Traits::kBlockM, r, c * 8));
   }
 }

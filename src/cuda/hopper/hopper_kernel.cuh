@@ -37,11 +37,11 @@ namespace kvattn {
 namespace cuda {
 namespace hopper {
 
-// C (+)= A B over the K blocks of one warpgroup tile; waits for completion.
-// kZeroInit: C = A B. A from registers (P) or shared memory (Q), B from shared
-// memory.
+// Issues C (+)= A B over the K blocks of one warpgroup tile as one WGMMA group
+// (asynchronous: wait with warpgroup_wait<N>, then settle()). kZeroInit: C = A B.
+// A from registers (P) or shared memory (Q); B from shared memory.
 template <bool kZeroInit, bool kARegisters, class TiledMma, class TA, class TB, class TC>
-__device__ __forceinline__ void warpgroup_gemm(TiledMma &mma, TA &a, const TB &b, TC &c) {
+__device__ __forceinline__ void warpgroup_gemm_issue(TiledMma& mma, TA& a, const TB& b, TC& c) {
   using namespace cute;
   if constexpr (kARegisters) warpgroup_fence_operand(a);
   warpgroup_fence_operand(c);
@@ -53,9 +53,12 @@ __device__ __forceinline__ void warpgroup_gemm(TiledMma &mma, TA &a, const TB &b
     mma.accumulate_ = GMMA::ScaleOut::One;
   }
   warpgroup_commit_batch();
-  warpgroup_wait<0>();
-  warpgroup_fence_operand(c);
-  if constexpr (kARegisters) warpgroup_fence_operand(a);
+}
+
+// After the wait: keeps the compiler from touching the operands earlier.
+template <class T>
+__device__ __forceinline__ void settle(T& t) {
+  cute::warpgroup_fence_operand(t);
 }
 
 template <class Traits>
@@ -97,8 +100,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) hopper_prefill_kernel(con
   pipe_params.role = wg == 0 ? Pipeline::ThreadCategory::Producer : Pipeline::ThreadCategory::Consumer;
   pipe_params.producer_arv_count = 128;
   pipe_params.consumer_arv_count = Traits::kConsumerThreads;
-  Pipeline pipe_k(*reinterpret_cast<typename Traits::PipelineStorage *>(smem + Traits::kOffPipeK), pipe_params);
-  Pipeline pipe_v(*reinterpret_cast<typename Traits::PipelineStorage *>(smem + Traits::kOffPipeV), pipe_params);
+  Pipeline pipe_k(*reinterpret_cast<typename Traits::PipelineStorage*>(smem + Traits::kOffPipeK), pipe_params);
+  Pipeline pipe_v(*reinterpret_cast<typename Traits::PipelineStorage*>(smem + Traits::kOffPipeV), pipe_params);
   __syncthreads();  // barriers initialized
 
   if (wg == 0) {
@@ -106,7 +109,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) hopper_prefill_kernel(con
     if (n_tiles > 0) {
       const Producer<Traits> producer{p,
                                       sbase,
-                                      reinterpret_cast<longlong2 *>(smem + Traits::kOffRows),
+                                      reinterpret_cast<longlong2*>(smem + Traits::kOffRows),
                                       b,
                                       hk,
                                       kv_len,
@@ -124,7 +127,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) hopper_prefill_kernel(con
   const int cwg = ctid / 128;          // consumer warpgroup: rows [64 cwg, 64 cwg + 64)
   const int wtid = ctid % 128, lane = wtid % 32, warp = wtid / 32;
   const uint32_t sq = sbase + Traits::kOffQ;
-  float *const row_factor = reinterpret_cast<float *>(smem + Traits::kOffRowFactor);
+  float* const row_factor = reinterpret_cast<float*>(smem + Traits::kOffRowFactor);
   load_q_rows<Traits>(p, sq, row_factor, q_row0, rows_valid, h, cwg, wtid);
   fence_async_proxy();  // generic stores -> WGMMA reads
   warpgroup_sync(cwg);
@@ -133,12 +136,10 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) hopper_prefill_kernel(con
   typename Traits::TiledMmaPV mma_pv;
   auto thr_qk = mma_qk.get_thread_slice(ctid);
   auto thr_pv = mma_pv.get_thread_slice(ctid);
-  Tensor sQ =
-      make_tensor(make_smem_ptr(reinterpret_cast<MmaT *>(smem + Traits::kOffQ)), typename Traits::SmemLayoutQ{});
-  Tensor sK =
-      make_tensor(make_smem_ptr(reinterpret_cast<MmaT *>(smem + Traits::kOffK)), typename Traits::SmemLayoutK{});
+  Tensor sQ = make_tensor(make_smem_ptr(reinterpret_cast<MmaT*>(smem + Traits::kOffQ)), typename Traits::SmemLayoutQ{});
+  Tensor sK = make_tensor(make_smem_ptr(reinterpret_cast<MmaT*>(smem + Traits::kOffK)), typename Traits::SmemLayoutK{});
   Tensor sVt =
-      make_tensor(make_smem_ptr(reinterpret_cast<MmaT *>(smem + Traits::kOffV)), typename Traits::SmemLayoutVt{});
+      make_tensor(make_smem_ptr(reinterpret_cast<MmaT*>(smem + Traits::kOffV)), typename Traits::SmemLayoutVt{});
   Tensor tSrQ = thr_qk.partition_fragment_A(sQ);
   Tensor tSrK = thr_qk.partition_fragment_B(sK);
   Tensor tOrV = thr_pv.partition_fragment_B(sVt);
@@ -165,28 +166,73 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) hopper_prefill_kernel(con
   const TileMaskRange mask_range =
       TileMaskRange::make(window, wg_has_rows ? wg_first : m0, wg_has_rows ? wg_last : m0, tile_lo, n_tiles, kBlockN);
 
+  // This warpgroup's tiles: [j_lo, j_hi) of the CTA's n_tiles (a contiguous range).
+  const int j_lo = wg_has_rows ? max(0, wg_key_lo / kBlockN - tile_lo) : 0;
+  const int j_hi = wg_has_rows ? max(j_lo, min(n_tiles, wg_key_hi / kBlockN - tile_lo + 1)) : 0;
+
   FragSoftmax softmax;
   softmax.init();
-  cutlass::PipelineState<Traits::kStages> read_state;
-  for (int j = 0; j < n_tiles; ++j) {
-    const int n0 = (tile_lo + j) * kBlockN;
-    const bool active = n0 <= wg_key_hi && n0 + kBlockN - 1 >= wg_key_lo;  // warpgroup-uniform
-    const int stage = read_state.index();
-    pipe_k.consumer_wait(read_state);
-    if (active) warpgroup_gemm<true, false>(mma_qk, tSrQ, tSrK(_, _, _, stage), tSrS);
-    pipe_k.consumer_release(read_state);
-    if (active) {
-      FragSoftmax::transform(tSrS, logit, mult);
-      if (mask_range.needs_mask(j)) FragSoftmax::mask(tSrS, window, row0, n0, lane);
-      softmax.update(tSrS, tOrO, mult);
+  cutlass::PipelineState<Traits::kStages> k_state, v_state;
+  const auto skip_tile = [&] {
+    pipe_k.consumer_wait(k_state);
+    pipe_k.consumer_release(k_state);
+    ++k_state;
+    pipe_v.consumer_wait(v_state);
+    pipe_v.consumer_release(v_state);
+    ++v_state;
+  };
+  // Logits of tile j (in tSrS) -> probabilities; returns whether O needs alpha.
+  const auto softmax_tile = [&](int j, float(&alpha)[2]) {
+    FragSoftmax::transform(tSrS, logit, mult);
+    if (mask_range.needs_mask(j)) FragSoftmax::mask(tSrS, window, row0, (tile_lo + j) * kBlockN, lane);
+    return softmax.scores(tSrS, mult, alpha);
+  };
+  const auto to_p = [&] {
 #pragma unroll
-      for (int k = 0; k < size(tSrS); ++k) tOrP(k) = static_cast<MmaT>(tSrS(k));
+    for (int k = 0; k < size(tSrS); ++k) tOrP(k) = static_cast<MmaT>(tSrS(k));
+  };
+
+  for (int j = 0; j < j_lo; ++j) skip_tile();
+  if (j_lo < j_hi) {
+    // Software pipeline within the warpgroup: S(j) = Q K(j)^T and O += P(j-1) V(j-1)
+    // are issued back to back; the softmax of S(j) runs while the P V product is
+    // still on the tensor cores, and O is rescaled only once that product is done.
+    float alpha[2];
+    pipe_k.consumer_wait(k_state);
+    warpgroup_gemm_issue<true, false>(mma_qk, tSrQ, tSrK(_, _, _, k_state.index()), tSrS);
+    cute::warpgroup_wait<0>();
+    settle(tSrS);
+    pipe_k.consumer_release(k_state);
+    ++k_state;
+    softmax_tile(j_lo, alpha);  // O is still zero: no rescale
+    to_p();
+    for (int j = j_lo + 1; j < j_hi; ++j) {
+      pipe_k.consumer_wait(k_state);
+      warpgroup_gemm_issue<true, false>(mma_qk, tSrQ, tSrK(_, _, _, k_state.index()), tSrS);
+      pipe_v.consumer_wait(v_state);
+      warpgroup_gemm_issue<false, true>(mma_pv, tOrP, tOrV(_, _, _, v_state.index()), tOrO);
+      cute::warpgroup_wait<1>();  // S(j) done; P(j-1) V(j-1) may still run
+      settle(tSrS);
+      pipe_k.consumer_release(k_state);
+      ++k_state;
+      const bool rescale = softmax_tile(j, alpha);
+      cute::warpgroup_wait<0>();
+      settle(tOrO);
+      settle(tOrP);
+      pipe_v.consumer_release(v_state);
+      ++v_state;
+      if (rescale) FragSoftmax::rescale(tOrO, alpha);
+      to_p();
     }
-    pipe_v.consumer_wait(read_state);
-    if (active) warpgroup_gemm<false, true>(mma_pv, tOrP, tOrV(_, _, _, stage), tOrO);
-    pipe_v.consumer_release(read_state);
-    ++read_state;
+    pipe_v.consumer_wait(v_state);
+    warpgroup_gemm_issue<false, true>(mma_pv, tOrP, tOrV(_, _, _, v_state.index()), tOrO);
+    cute::warpgroup_wait<0>();
+    settle(tOrO);
+    settle(tOrP);
+    pipe_v.consumer_release(v_state);
+    ++v_state;
   }
+  for (int j = j_hi; j < n_tiles; ++j) skip_tile();
 
   write_output<Traits>(p, tOrO, softmax, mult, p.v_descale.at(b, hk), sq, q_row0, rows_valid, h, cwg, wtid);
 #endif

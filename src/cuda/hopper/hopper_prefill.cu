@@ -11,7 +11,7 @@
 namespace kvattn {
 namespace cuda {
 
-bool hopper_prefill_supports(const AttentionProblem &p) {
+bool hopper_prefill_supports(const AttentionProblem& p) {
 #if defined(KVATTN_HAVE_HOPPER_KERNELS)
   const bool head_dim_ok = p.head_dim == 64 || p.head_dim == 128 || p.head_dim == 256;
   const bool q_ok = p.q_dtype == DType::kBFloat16 || p.q_dtype == DType::kFloat16;
@@ -28,7 +28,7 @@ bool hopper_prefill_supports(const AttentionProblem &p) {
 namespace {
 
 template <class QT>
-void dispatch_head_dim(const AttentionProblem &p, const PrefillParams &params, const PrefillGrid &grid,
+void dispatch_head_dim(const AttentionProblem& p, const PrefillParams& params, const PrefillGrid& grid,
                        cudaStream_t stream, bool fp8) {
   switch (p.head_dim) {
 #define KVATTN_HOPPER_CASE(D)                                      \
@@ -49,7 +49,7 @@ void dispatch_head_dim(const AttentionProblem &p, const PrefillParams &params, c
 }  // namespace
 #endif
 
-void launch_prefill_hopper(const AttentionProblem &p, cudaStream_t stream, bool skip_short_queries) {
+void launch_prefill_hopper(const AttentionProblem& p, cudaStream_t stream, bool skip_short_queries) {
 #if !defined(KVATTN_HAVE_HOPPER_KERNELS)
   (void)p, (void)stream, (void)skip_short_queries;
   throw Error(ErrorCode::kNotImplemented, "backend", "this build has no Hopper kernels (CUTLASS headers missing)");

@@ -10,11 +10,11 @@ namespace cuda {
 // True when this build has a Hopper kernel for p's shape: head dim 64, 128 or
 // 256, bf16/fp16 q, every row 16-byte aligned. Callers fall back to the
 // portable kernel otherwise. Host-only; reads no device data.
-bool hopper_prefill_supports(const AttentionProblem &p);
+bool hopper_prefill_supports(const AttentionProblem& p);
 
 // Like launch_prefill_portable; requires hopper_prefill_supports(p) and an
 // sm_90 device.
-void launch_prefill_hopper(const AttentionProblem &p, cudaStream_t stream, bool skip_short_queries);
+void launch_prefill_hopper(const AttentionProblem& p, cudaStream_t stream, bool skip_short_queries);
 
 }  // namespace cuda
 }  // namespace kvattn

@@ -34,9 +34,9 @@ struct Producer {
   using Pipeline = typename Traits::Pipeline;
   using State = typename cutlass::PipelineState<Traits::kStages>;
 
-  const PrefillParams &p;
+  const PrefillParams& p;
   uint32_t sbase;
-  longlong2 *rows;  // [2][kBlockN]
+  longlong2* rows;  // [2][kBlockN]
   int b, hk, kv_len, k_row0, tile_lo, n_tiles, tid;
 
   __device__ __forceinline__ int block_of(int t) const { return kv_block(p, b, kv_len, (tile_lo + t) * kBlockN + tid); }
@@ -51,8 +51,8 @@ struct Producer {
   __device__ __forceinline__ void issue_wide(int t, bool is_v, uint32_t dst_stage) const {
     constexpr int kChunks = kD / 8;  // per row
     constexpr int kIters = kBlockN * kChunks / 128;
-    const KvT *src = static_cast<const KvT *>(is_v ? p.v : p.k);
-    const longlong2 *tr = rows + (t & 1) * kBlockN;
+    const KvT* src = static_cast<const KvT*>(is_v ? p.v : p.k);
+    const longlong2* tr = rows + (t & 1) * kBlockN;
 #pragma unroll 4
     for (int i = 0; i < kIters; ++i) {
       const int idx = tid + i * 128;
@@ -68,8 +68,8 @@ struct Producer {
   __device__ __forceinline__ void issue_raw(int t, bool is_v, uint32_t dst) const {
     constexpr int kChunks = kD / 16;
     constexpr int kIters = kBlockN * kChunks / 128;
-    const uint8_t *src = static_cast<const uint8_t *>(is_v ? p.v : p.k);
-    const longlong2 *tr = rows + (t & 1) * kBlockN;
+    const uint8_t* src = static_cast<const uint8_t*>(is_v ? p.v : p.k);
+    const longlong2* tr = rows + (t & 1) * kBlockN;
 #pragma unroll 4
     for (int i = 0; i < kIters; ++i) {
       const int idx = tid + i * 128;
@@ -105,7 +105,7 @@ struct Producer {
   __device__ __forceinline__ uint32_t k_stage(int s) const { return sbase + Traits::kOffK + s * Traits::kKvStageBytes; }
   __device__ __forceinline__ uint32_t v_stage(int s) const { return sbase + Traits::kOffV + s * Traits::kKvStageBytes; }
 
-  __device__ __forceinline__ void run(Pipeline &pipe_k, Pipeline &pipe_v) const {
+  __device__ __forceinline__ void run(Pipeline& pipe_k, Pipeline& pipe_v) const {
     State state = cutlass::make_producer_start_state<Pipeline>();
     // Row tables of tiles 0 and 1; block ids of tile t+2 are loaded during tile
     // t.
@@ -114,33 +114,22 @@ struct Producer {
     producer_sync();
 
     if constexpr (!Traits::kFp8Kv) {
+      // The stage's full barrier completes when every producer thread arrived and
+      // (cp.async.mbarrier.arrive) its copies landed: the producer never waits on data.
       using KvT = typename Traits::QT;
-      State prev = state;
       for (int j = 0; j < n_tiles; ++j) {
         const int ahead = (tid < kBlockN && j + 2 < n_tiles) ? block_of(j + 2) : -1;
         pipe_k.producer_acquire(state);
         issue_wide<KvT>(j, false, k_stage(state.index()));
-        cp_async_commit();
+        pipe_k.producer_commit(state, cutlass::arch::cpasync_barrier_arrive);
         pipe_v.producer_acquire(state);
         issue_wide<KvT>(j, true, v_stage(state.index()));
-        cp_async_commit();
-        if (j > 0) {  // tile j-1 landed (this thread's part): publish it
-          cp_async_wait_group<2>();
-          fence_async_proxy();
-          pipe_k.producer_commit(prev);
-          pipe_v.producer_commit(prev);
-        }
+        pipe_v.producer_commit(state, cutlass::arch::cpasync_barrier_arrive);
         producer_sync();  // everyone done reading row slot j % 2
         if (j + 2 < n_tiles) write_rows(j + 2, ahead);
-        prev = state;
         ++state;
       }
-      if (n_tiles > 0) {
-        cp_async_wait_group<0>();
-        fence_async_proxy();
-        pipe_k.producer_commit(prev);
-        pipe_v.producer_commit(prev);
-      }
+      cp_async_wait_group<0>();
     } else {
       const uint32_t raw_k = sbase + Traits::kOffRawK, raw_v = sbase + Traits::kOffRawV;
       issue_raw(0, false, raw_k);

@@ -28,7 +28,7 @@ struct FragSoftmax {
 
   // Softcap / non-positive-scale modes rewrite the logits first (LogitScale).
   template <class FragS>
-  static __device__ __forceinline__ void transform(FragS &s, const LogitScale &logit, const float (&mult)[2]) {
+  static __device__ __forceinline__ void transform(FragS& s, const LogitScale& logit, const float (&mult)[2]) {
     if (!logit.transform) return;
     const float inv0 = LogitScale::inverse_factor(mult[0]), inv1 = LogitScale::inverse_factor(mult[1]);
 #pragma unroll
@@ -39,7 +39,7 @@ struct FragSoftmax {
   // Hidden keys -> -inf. row0: sequence row of this thread's upper row; n0:
   // first key of the tile.
   template <class FragS>
-  static __device__ __forceinline__ void mask(FragS &s, const KeyWindow &w, int row0, int n0, int lane) {
+  static __device__ __forceinline__ void mask(FragS& s, const KeyWindow& w, int row0, int n0, int lane) {
     const int lo0 = w.lo(row0), hi0 = w.hi(row0), lo1 = w.lo(int64_t{row0} + 8), hi1 = w.hi(int64_t{row0} + 8);
 #pragma unroll
     for (int k = 0; k < cute::size(s); ++k) {
@@ -49,21 +49,22 @@ struct FragSoftmax {
     }
   }
 
-  // Logits -> unnormalized probabilities (in place); O rescaled to the new row
-  // max.
-  template <class FragS, class FragO>
-  __device__ __forceinline__ void update(FragS &s, FragO &o, const float (&mult)[2]) {
+  // Logits -> unnormalized probabilities (in place), running max and sums updated.
+  // alpha: the factor O must be multiplied by before this tile's P V is added;
+  // returns false when it is exactly 1 for every row of the warp (the max settled,
+  // as on most tiles of a long row) so the caller can skip rescale().
+  template <class FragS>
+  __device__ __forceinline__ bool scores(FragS& s, const float (&mult)[2], float (&alpha)[2]) {
     float mx[2] = {row_max[0], row_max[1]};
 #pragma unroll
     for (int k = 0; k < cute::size(s); ++k) mx[frag_half(k)] = fmaxf(mx[frag_half(k)], s(k));
-    float alpha[2], m_scaled[2];
+    float m_scaled[2];
     bool moved = false;
 #pragma unroll
     for (int hf = 0; hf < 2; ++hf) {
       mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 1));
       mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 2));
-      // A row that has seen no key yet keeps max -inf; subtract 0 then
-      // (exp2(-inf) = 0).
+      // A row that has seen no key yet keeps max -inf; subtract 0 then (exp2(-inf) = 0).
       m_scaled[hf] = mx[hf] == -INFINITY ? 0.0f : mx[hf] * mult[hf];
       alpha[hf] = fast_exp2(row_max[hf] * mult[hf] - m_scaled[hf]);
       moved |= mx[hf] != row_max[hf];
@@ -77,12 +78,13 @@ struct FragSoftmax {
       s(k) = pr;
       row_sum[hf] += pr;
     }
-    // Once the running max settles (most tiles of a long row), alpha is exactly
-    // 1 for every row of the warp: skip the D/2 multiplies.
-    if (__any_sync(0xffffffffu, moved)) {
+    return __any_sync(0xffffffffu, moved);
+  }
+
+  template <class FragO>
+  static __device__ __forceinline__ void rescale(FragO& o, const float (&alpha)[2]) {
 #pragma unroll
-      for (int k = 0; k < cute::size(o); ++k) o(k) *= alpha[frag_half(k)];
-    }
+    for (int k = 0; k < cute::size(o); ++k) o(k) *= alpha[frag_half(k)];
   }
 };
 
