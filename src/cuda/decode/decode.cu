@@ -6,6 +6,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <initializer_list>
 #include <string>
 
@@ -42,6 +43,53 @@ int row_frags_for(int64_t rows_bound) { return rows_bound <= 16 ? 1 : (rows_boun
 int64_t row_tiles_for(int64_t rows_bound) {
   const int64_t tile_rows = 16 * row_frags_for(rows_bound);
   return (rows_bound + tile_rows - 1) / tile_rows;
+}
+
+// Decode tuning knobs, read once per process from KVATTN_DECODE_VARIANT, a
+// comma-separated list of key=value (unknown keys and bad values are ignored):
+//   copy=pairs|rows (or 0|1)  thread -> byte mapping of the KV copies (decode_params.h)
+//   stages=N                  cp.async ring depth (clamped to 2 .. what fits 227 KB)
+//   prefetch=0|128|256        L2 prefetch-size hint on the KV copies
+//   splits=N                  split count used where the heuristic would run
+// Meant for tuning sweeps (tools/dev/decode_sweep.sh); unset = the defaults below.
+struct DecodeVariant {
+  int copy_mode = decode::kCopyPairs;
+  int stages = 0;  // 0: DecodeShape::kStages
+  int prefetch = 0;
+  int splits = 0;  // 0: heuristic
+};
+
+DecodeVariant parse_variant(const char* text) {
+  DecodeVariant v;
+  if (text == nullptr) return v;
+  const std::string all(text);
+  size_t at = 0;
+  while (at <= all.size()) {
+    size_t end = all.find(',', at);
+    if (end == std::string::npos) end = all.size();
+    const std::string item = all.substr(at, end - at);
+    at = end + 1;
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos) continue;
+    const std::string key = item.substr(0, eq), val = item.substr(eq + 1);
+    const int num = std::atoi(val.c_str());
+    if (key == "copy") {
+      if (val == "rows" || val == "1") v.copy_mode = decode::kCopyRows;
+      if (val == "pairs" || val == "0") v.copy_mode = decode::kCopyPairs;
+    } else if (key == "stages") {
+      v.stages = std::clamp(num, 0, decode::kMaxStages);
+    } else if (key == "prefetch") {
+      if (num == 0 || num == 128 || num == 256) v.prefetch = num;
+    } else if (key == "splits") {
+      v.splits = std::clamp(num, 0, kMaxSplits);
+    }
+  }
+  return v;
+}
+
+const DecodeVariant& decode_variant() {
+  static const DecodeVariant v = parse_variant(std::getenv("KVATTN_DECODE_VARIANT"));
+  return v;
 }
 
 size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
@@ -91,6 +139,10 @@ DecodeParams make_params(const AttentionProblem& p) {
   d.row_frags = row_frags_for(tile_basis);
   d.row_tiles = static_cast<int>((rows_bound + 16 * d.row_frags - 1) / (16 * d.row_frags));
   d.num_splits = std::max(1, std::min(p.num_splits, kMaxSplits));
+  const DecodeVariant& variant = decode_variant();
+  d.copy_mode = variant.copy_mode;
+  d.stages = variant.stages;
+  d.prefetch = variant.prefetch;
 
   d.q = p.q;
   d.q_stride_token = p.q_stride_token;
@@ -165,6 +217,7 @@ int decode_num_splits(int64_t batch, int num_q_heads, int num_kv_heads, int head
   if (requested > 0) return std::min(requested, kMaxSplits);
   const int64_t rows_bound = packed_rows_bound(max_seqlen_q, num_q_heads, num_kv_heads);
   if (rows_bound <= 0 || max_seqlen_k <= 0 || batch <= 0) return 1;
+  if (decode_variant().splits > 0) return decode_variant().splits;
 
   // Enough CTAs for >= 2 full waves of resident CTAs, then among the next few
   // counts the one whose last wave is fullest; never below ~512 keys a split.

@@ -64,7 +64,6 @@ __global__ void __launch_bounds__(kThreads, decode_min_blocks_per_sm(D))
   // bf16 q meets fp16-widened fp8 KV: q is rescaled per row by a power of two
   // into fp16's range (exact up to far-below-fp32-noise tiny elements).
   constexpr bool kScaleQ = KV != KvKind::k16Bit && std::is_same<QT, __nv_bfloat16>::value;
-  constexpr int kStages = Shape::kStages;
   constexpr int kPitch = Shape::kRowPitch;
   constexpr int kNFrags = D / 8;  // output n-fragments per lane
   // K loads per slice; when there are many, a rolled loop keeps the compiler
@@ -72,11 +71,15 @@ __global__ void __launch_bounds__(kThreads, decode_min_blocks_per_sm(D))
   constexpr int kKLoads = Shape::kKBytesPerThread / Shape::kKLoad;
   constexpr int kKUnroll = kKLoads <= 2 ? kKLoads : 1;
 
+  const int stages = p.stages;  // ring depth, resolved on the host: 2 .. Shape::max_stages()
+  const bool rows_mode = p.copy_mode == kCopyRows;
   extern __shared__ __align__(16) uint8_t smem[];
   uint8_t* kv_smem = smem;
-  float2* red_ml = reinterpret_cast<float2*>(smem + Shape::kMlOffset);         // [warp][16]
-  float* row_scale = reinterpret_cast<float*>(smem + Shape::kRowScaleOffset);  // [tile row]
-  uint8_t* q_smem = smem + Shape::kQOffset;
+  float2* red_ml = reinterpret_cast<float2*>(smem + Shape::ml_offset(stages));               // [warp][16]
+  float* row_scale = reinterpret_cast<float*>(smem + Shape::row_scale_offset(stages));        // [tile row]
+  uint8_t* q_smem = smem + Shape::q_offset(stages);
+  // kCopyRows: [stage][K, V][tile row] byte offsets from k_head / v_head, -1 past the range.
+  int64_t* row_table = reinterpret_cast<int64_t*>(smem + Shape::table_offset(stages, p.row_frags));
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   int bx = blockIdx.x;
@@ -112,14 +115,17 @@ __global__ void __launch_bounds__(kThreads, decode_min_blocks_per_sm(D))
   const int s_hi = static_cast<int>(max(int64_t(s_lo), min(k_end, lo64 + per_split)));
   const int n_tiles = (s_hi - s_lo + kTileKeys - 1) / kTileKeys;
 
-  // ---- Copies: thread t moves the 16-byte chunks half, half+2, ... of K/V row
-  // t/2 of each tile (a lane pair covers 32 contiguous bytes of a row). The
-  // thread walks its row's position through the block table itself.
+  // ---- Copies. kCopyPairs: thread t moves the 16-byte chunks half, half+2, ...
+  // of K/V row t/2 of each tile (a lane pair covers 32 contiguous bytes of a
+  // row) and walks its row's position through the block table itself.
+  // kCopyRows: thread t walks row t % 64 and writes that row's K (t < 64) or
+  // V (t >= 64) byte offset into the stage's row table one tile ahead; the
+  // copies then read the table, consecutive lanes taking consecutive chunks.
   const uint8_t* k_head = p.k + hk * p.k_stride_head;
   const uint8_t* v_head = p.v + hk * p.v_stride_head;
   const int32_t* bt_row = p.paged ? p.block_table + b * p.block_table_stride : nullptr;
-  const int copy_row = tid >> 1, copy_half = tid & 1;
-  int pos = s_lo + copy_row;  // key of this thread's row in the next tile to issue
+  const int copy_row = rows_mode ? (tid & (kTileKeys - 1)) : (tid >> 1), copy_half = tid & 1;
+  int pos = s_lo + copy_row;  // key of this thread's row in the next tile to issue (or tabulate)
   int page = 0, in_page = 0;
   if (p.paged) {
     page = pos / p.page_size;
@@ -135,18 +141,18 @@ __global__ void __launch_bounds__(kThreads, decode_min_blocks_per_sm(D))
       ++page;
     }
   };
-  // Issues this thread's copies of the next tile into `stage`, then moves on.
-  auto issue_tile = [&](int stage, int block) {
-    int64_t ko = -1, vo = -1;  // byte offsets of the row from k_head / v_head; -1: past the range
-    if (pos < s_hi) {
-      if (p.paged) {
-        ko = block * p.k_stride_block + in_page * p.k_stride_token;
-        vo = block * p.v_stride_block + in_page * p.v_stride_token;
-      } else {
-        ko = (kv_token0 + pos) * p.k_stride_token;
-        vo = (kv_token0 + pos) * p.v_stride_token;
-      }
-    }
+  // Byte offset of the current row from k_head (or v_head); -1: past the range.
+  auto row_offset = [&](int block, bool is_v) -> int64_t {
+    if (pos >= s_hi) return -1;
+    if (p.paged)
+      return is_v ? block * p.v_stride_block + in_page * p.v_stride_token
+                  : block * p.k_stride_block + in_page * p.k_stride_token;
+    return (kv_token0 + pos) * (is_v ? p.v_stride_token : p.k_stride_token);
+  };
+  // kCopyPairs: issues this thread's copies of the next tile into `stage`, then moves on.
+  auto issue_pairs = [&](auto prefetch, int stage, int block) {
+    constexpr int kPf = decltype(prefetch)::value;
+    const int64_t ko = row_offset(block, false), vo = row_offset(block, true);
     uint8_t* k_dst = kv_smem + stage * Shape::kStageBytes + copy_row * kPitch + copy_half * 16;
     uint8_t* v_dst = k_dst + kTileKeys * kPitch;
     const uint8_t* k_src = k_head + ko + copy_half * 16;
@@ -159,8 +165,8 @@ __global__ void __launch_bounds__(kThreads, decode_min_blocks_per_sm(D))
       if (vo < 0) v_src = v_head;
 #pragma unroll
       for (int i = 0; i < Shape::kChunksPerRow / 2; ++i) {
-        cp_async_16(k_dst + 32 * i, k_src + 32 * i, k_bytes);
-        cp_async_16(v_dst + 32 * i, v_src + 32 * i, v_bytes);
+        cp_async_16_pf<kPf>(k_dst + 32 * i, k_src + 32 * i, k_bytes);
+        cp_async_16_pf<kPf>(v_dst + 32 * i, v_src + 32 * i, v_bytes);
       }
     } else {
 #pragma unroll 1
@@ -171,16 +177,82 @@ __global__ void __launch_bounds__(kThreads, decode_min_blocks_per_sm(D))
     }
     advance_row();
   };
-
-  // ---- Prologue: kStages - 1 tiles in flight --------------------------------
+  // kCopyRows: this thread's table entry for the next tile to tabulate, then moves on.
+  auto write_table = [&](int stage, int block) {
+    row_table[stage * 2 * kTileKeys + tid] = row_offset(block, tid >= kTileKeys);
+    advance_row();
+  };
+  // kCopyRows: copies of the tile tabulated in `stage` (chunk q = i * 128 + tid
+  // is chunk q % C of row q / C, C chunks per row).
+  auto issue_rows = [&](auto prefetch, int stage) {
+    constexpr int kPf = decltype(prefetch)::value;
+    constexpr int kC = Shape::kChunksPerRow;
+    const int64_t* tab = row_table + stage * 2 * kTileKeys;
+    uint8_t* base = kv_smem + stage * Shape::kStageBytes;
+    if (p.kv_aligned16) {
+#pragma unroll
+      for (int i = 0; i < kC / 2; ++i) {
+        const int q = i * kThreads + tid, row = q / kC, ch = q % kC;
+        const int64_t ko = tab[row], vo = tab[kTileKeys + row];
+        uint8_t* k_dst = base + row * kPitch + ch * 16;
+        // A row past the range (-1) reads nothing from a valid address (zero fill).
+        cp_async_16_pf<kPf>(k_dst, k_head + max(ko, int64_t(0)) + ch * 16, ko >= 0 ? 16 : 0);
+        cp_async_16_pf<kPf>(k_dst + kTileKeys * kPitch, v_head + max(vo, int64_t(0)) + ch * 16, vo >= 0 ? 16 : 0);
+      }
+    } else {
 #pragma unroll 1
-  for (int s = 0; s < kStages - 1; ++s) {
-    if (s < n_tiles) issue_tile(s, load_block());
+      for (int i = 0; i < kC / 2; ++i) {
+        const int q = i * kThreads + tid, row = q / kC, ch = q % kC;
+        const int64_t ko = tab[row], vo = tab[kTileKeys + row];
+        uint8_t* k_dst = base + row * kPitch + ch * 16;
+        copy_chunk_unaligned(k_dst, k_head + ko + ch * 16, ko >= 0);
+        copy_chunk_unaligned(k_dst + kTileKeys * kPitch, v_head + vo + ch * 16, vo >= 0);
+      }
+    }
+  };
+  auto issue_with = [&](auto prefetch, int stage, int block) {
+    if (rows_mode) {
+      issue_rows(prefetch, stage);
+    } else {
+      issue_pairs(prefetch, stage, block);
+    }
+  };
+  auto issue_tile = [&](int stage, int block) {
+    switch (p.prefetch) {
+      case 128: issue_with(std::integral_constant<int, 128>{}, stage, block); break;
+      case 256: issue_with(std::integral_constant<int, 256>{}, stage, block); break;
+      default: issue_with(std::integral_constant<int, 0>{}, stage, block); break;
+    }
+  };
+
+  // ---- Prologue: stages - 1 tiles in flight ---------------------------------
+  // Block id for the next tile to issue (kCopyPairs) or tabulate (kCopyRows),
+  // loaded a whole tile ahead of its use so the block-table latency never
+  // stalls the copies.
+  int next_block = 0;
+  if (rows_mode) {
+    // Tables of tiles 0 .. stages-1, their block ids loaded all at once.
+    int blk[kMaxStages];
+    const int pos0 = pos, page0 = page, in_page0 = in_page;
+#pragma unroll
+    for (int j = 0; j < kMaxStages; ++j) {
+      blk[j] = j < stages ? load_block() : 0;
+      advance_row();
+    }
+    pos = pos0, page = page0, in_page = in_page0;
+#pragma unroll
+    for (int j = 0; j < kMaxStages; ++j) {
+      if (j < stages) write_table(j, blk[j]);
+    }
+    next_block = load_block();
+    __syncthreads();
+  }
+#pragma unroll 1
+  for (int s = 0; s < stages - 1; ++s) {
+    if (s < n_tiles) issue_tile(s, rows_mode ? 0 : load_block());
     cp_async_commit();
   }
-  // Block id for the next tile to issue, loaded a whole tile ahead of its use
-  // so the block-table latency never stalls the copies.
-  int next_block = load_block();
+  if (!rows_mode) next_block = load_block();
 
   // ---- Q tile -> shared memory (16-bit MMA type), overlapping the copies ---
 #pragma unroll 1
@@ -253,18 +325,28 @@ __global__ void __launch_bounds__(kThreads, decode_min_blocks_per_sm(D))
   const uint8_t* q_row1 = q_row0 + 8 * Shape::kQPitch;
 
   // ---- Main loop over 64-key tiles ------------------------------------------
+  int rd_stage = 0;           // t % stages: the tile computed now
+  int wr_stage = stages - 1;  // (t + stages - 1) % stages: the tile issued now
 #pragma unroll 1
   for (int t = 0; t < n_tiles; ++t) {
-    cp_async_wait<kStages - 2>();
+    cp_async_wait_dyn(stages - 2);
     __syncthreads();  // tile t landed everywhere; tile t-1's stage is free
-    const int t_issue = t + kStages - 1;
+    const int t_issue = t + stages - 1;
     if (t_issue < n_tiles) {
-      issue_tile(t_issue % kStages, next_block);
-      next_block = load_block();
+      issue_tile(wr_stage, next_block);
+      if (!rows_mode) next_block = load_block();
     }
     cp_async_commit();
+    if (rows_mode && t_issue + 1 < n_tiles) {
+      // Table of tile t + stages into slot (t + stages) % stages = rd_stage
+      // (its last reader issued tile t, before this iteration's barrier).
+      write_table(rd_stage, next_block);
+      next_block = load_block();
+    }
 
-    const uint8_t* ks = kv_smem + (t % kStages) * Shape::kStageBytes;
+    const uint8_t* ks = kv_smem + rd_stage * Shape::kStageBytes;
+    rd_stage = rd_stage + 1 == stages ? 0 : rd_stage + 1;
+    wr_stage = wr_stage + 1 == stages ? 0 : wr_stage + 1;
     const uint8_t* vs = ks + kTileKeys * kPitch;
     const int tile_start = s_lo + t * kTileKeys;
     const bool need_mask = tile_start < lo_max || tile_start + kTileKeys - 1 > hi_min;

@@ -24,18 +24,24 @@ inline void check_launch(const char* kernel) {
 }
 
 template <int D, typename QT, KvKind KV>
-void launch_typed(const DecodeParams& p, cudaStream_t stream) {
+void launch_typed(const DecodeParams& params, cudaStream_t stream) {
   using Shape = DecodeShape<D, KV == KvKind::k16Bit ? 2 : 1>;
   auto* kernel = &decode_splitkv_kernel<D, QT, KV>;
+  DecodeParams p = params;
+  // Ring depth: the shape's default unless a variant asks for another one.
+  p.stages = clamp_int(p.stages > 0 ? p.stages : Shape::kStages, 2, Shape::max_stages());
+  const int smem = Shape::smem_bytes(p.row_frags, p.stages, p.copy_mode);
 
-  // Opt in to > 48 KB of dynamic shared memory once per device (host-side
-  // attribute: no stream work, fine during graph capture).
+  // Opt in to > 48 KB of dynamic shared memory once per device, for the
+  // largest launch any variant makes (host-side attribute: no stream work,
+  // fine during graph capture).
   static std::atomic<uint64_t> opted_in{0};
   int device = 0;
   cudaError_t err = cudaGetDevice(&device);
   const uint64_t bit = (err == cudaSuccess && device < 64) ? (uint64_t(1) << device) : 0;
   if (err == cudaSuccess && (bit == 0 || (opted_in.load(std::memory_order_acquire) & bit) == 0)) {
-    err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Shape::smem_bytes(kMaxTileRows / 16));
+    const int most = Shape::smem_bytes(kMaxTileRows / 16, Shape::max_stages(), kCopyRows);
+    err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most);
     if (err == cudaSuccess) opted_in.fetch_or(bit, std::memory_order_acq_rel);
   }
   if (err != cudaSuccess) {
@@ -46,7 +52,7 @@ void launch_typed(const DecodeParams& p, cudaStream_t stream) {
 
   const dim3 grid(static_cast<unsigned>(int64_t(p.row_tiles) * p.num_kv_heads * p.batch),
                   static_cast<unsigned>(p.num_splits));
-  kernel<<<grid, kThreads, Shape::smem_bytes(p.row_frags), stream>>>(p);
+  kernel<<<grid, kThreads, smem, stream>>>(p);
   check_launch("decode_splitkv_kernel");
 
   if (p.num_splits > 1) {

@@ -22,6 +22,19 @@ constexpr int kThreads = 128;  // 4 warps
 constexpr int kWarps = kThreads / 32;
 // Packed rows per CTA are 16 * row_frags with row_frags in {1, 2, 4}.
 constexpr int kMaxTileRows = 64;
+// Upper bound of the run-time pipeline depth (DecodeParams::stages).
+constexpr int kMaxStages = 8;
+
+// How the KV tile copies map threads to bytes (DecodeParams::copy_mode).
+//  0: a lane pair covers 32 contiguous bytes of one row per cp.async, so one
+//     warp instruction touches 16 rows (16 cache lines, one sector each); each
+//     thread walks its own row through the block table.
+//  1: consecutive lanes cover consecutive 16-byte chunks of a row, so one warp
+//     instruction covers whole rows (full 128-byte lines); the per-row byte
+//     offsets of a tile are computed once (one block-table read per row) into a
+//     small shared-memory table a tile ahead of the copies.
+constexpr int kCopyPairs = 0;
+constexpr int kCopyRows = 1;
 
 struct DecodeParams {
   int batch = 0;
@@ -32,6 +45,10 @@ struct DecodeParams {
   int row_frags = 1;   // 16-row mma fragments per CTA (1, 2 or 4)
   int row_tiles = 1;   // ceil(rows_bound / (16 * row_frags))
   int num_splits = 1;
+  // Tuning knobs (decode.cu: defaults, KVATTN_DECODE_VARIANT overrides).
+  int copy_mode = kCopyPairs;  // kCopyPairs or kCopyRows
+  int stages = 0;              // cp.async ring depth; 0 = the shape's default (DecodeShape::kStages)
+  int prefetch = 0;            // L2 prefetch size hint on the KV copies: 0, 64, 128 or 256 bytes
 
   const void* q = nullptr;
   int64_t q_stride_token = 0, q_stride_head = 0;  // elements

@@ -39,13 +39,30 @@ struct DecodeShape {
 
   static constexpr int kQPitch = (D + 8) * 2;  // bytes, 16-bit Q rows
   static constexpr int kRedPitch = D + 4;      // floats, cross-warp reduction rows
+  static constexpr int kRedBytes = kWarps * 16 * kRedPitch * 4;
+  // kCopyRows: per stage, int64 byte offsets of the tile's K rows then V rows.
+  static constexpr int kTableBytes = 2 * kTileKeys * 8;
 
-  // Shared-memory map (offsets in bytes, each 16-aligned).
-  static constexpr int kKvRegion = max_int(kStages * kStageBytes, kWarps * 16 * kRedPitch * 4);
-  static constexpr int kMlOffset = kKvRegion;                             // float2 [4][16]
-  static constexpr int kRowScaleOffset = kMlOffset + kWarps * 16 * 8;     // float [64]
-  static constexpr int kQOffset = kRowScaleOffset + kMaxTileRows * 4;
-  static constexpr int smem_bytes(int row_frags) { return kQOffset + 16 * row_frags * kQPitch; }
+  // Shared-memory map for a run-time ring depth (offsets in bytes, each
+  // 16-aligned): KV ring (reused for the cross-warp reduction), float2 m/l
+  // [4][16], float row scales [64], the Q tile, then (kCopyRows only) the
+  // per-stage row-offset tables.
+  static constexpr int kv_region(int stages) { return max_int(stages * kStageBytes, kRedBytes); }
+  static constexpr int ml_offset(int stages) { return kv_region(stages); }
+  static constexpr int row_scale_offset(int stages) { return ml_offset(stages) + kWarps * 16 * 8; }
+  static constexpr int q_offset(int stages) { return row_scale_offset(stages) + kMaxTileRows * 4; }
+  static constexpr int table_offset(int stages, int row_frags) { return q_offset(stages) + 16 * row_frags * kQPitch; }
+  static constexpr int smem_bytes(int row_frags, int stages, int copy_mode) {
+    return table_offset(stages, row_frags) + (copy_mode == kCopyRows ? stages * kTableBytes : 0);
+  }
+  static constexpr int smem_bytes(int row_frags) { return smem_bytes(row_frags, kStages, kCopyPairs); }
+  // Deepest ring that fits the 227 KB per-CTA opt-in limit in every mode.
+  static constexpr int max_stages() {
+    int s = kMaxStages;
+    while (s > 2 && smem_bytes(kMaxTileRows / 16, s, kCopyRows) > 227 * 1024) --s;
+    return s;
+  }
+  static_assert(smem_bytes(kMaxTileRows / 16, 2, kCopyRows) <= 227 * 1024, "two stages must fit");
 };
 
 // CTAs per SM the launch bounds promise (and the shared-memory budget above
