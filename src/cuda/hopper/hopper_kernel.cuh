@@ -55,6 +55,11 @@ __device__ __forceinline__ void warpgroup_gemm_issue(TiledMma& mma, TA& a, const
   warpgroup_commit_batch();
 }
 
+// Ping-pong between the two consumer warpgroups: warpgroup w may issue its WGMMAs
+// once the other one has issued its own (named barriers 4 + w over 256 threads).
+__device__ __forceinline__ void scheduler_sync(int wg) { cutlass::arch::NamedBarrier::sync(256, 4 + wg); }
+__device__ __forceinline__ void scheduler_arrive(int wg) { cutlass::arch::NamedBarrier::arrive(256, 4 + wg); }
+
 // After the wait: keeps the compiler from touching the operands earlier.
 template <class T>
 __device__ __forceinline__ void settle(T& t) {
@@ -173,14 +178,6 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) hopper_prefill_kernel(con
   FragSoftmax softmax;
   softmax.init();
   cutlass::PipelineState<Traits::kStages> k_state, v_state;
-  const auto skip_tile = [&] {
-    pipe_k.consumer_wait(k_state);
-    pipe_k.consumer_release(k_state);
-    ++k_state;
-    pipe_v.consumer_wait(v_state);
-    pipe_v.consumer_release(v_state);
-    ++v_state;
-  };
   // Logits of tile j (in tSrS) -> probabilities; returns whether O needs alpha.
   const auto softmax_tile = [&](int j, float(&alpha)[2]) {
     FragSoftmax::transform(tSrS, logit, mult);
@@ -192,47 +189,54 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) hopper_prefill_kernel(con
     for (int k = 0; k < size(tSrS); ++k) tOrP(k) = static_cast<MmaT>(tSrS(k));
   };
 
-  for (int j = 0; j < j_lo; ++j) skip_tile();
-  if (j_lo < j_hi) {
-    // Software pipeline within the warpgroup: S(j) = Q K(j)^T and O += P(j-1) V(j-1)
-    // are issued back to back; the softmax of S(j) runs while the P V product is
-    // still on the tensor cores, and O is rescaled only once that product is done.
-    float alpha[2];
-    pipe_k.consumer_wait(k_state);
-    warpgroup_gemm_issue<true, false>(mma_qk, tSrQ, tSrK(_, _, _, k_state.index()), tSrS);
-    cute::warpgroup_wait<0>();
-    settle(tSrS);
-    pipe_k.consumer_release(k_state);
-    ++k_state;
-    softmax_tile(j_lo, alpha);  // O is still zero: no rescale
-    to_p();
-    for (int j = j_lo + 1; j < j_hi; ++j) {
-      pipe_k.consumer_wait(k_state);
-      warpgroup_gemm_issue<true, false>(mma_qk, tSrQ, tSrK(_, _, _, k_state.index()), tSrS);
-      pipe_v.consumer_wait(v_state);
-      warpgroup_gemm_issue<false, true>(mma_pv, tOrP, tOrV(_, _, _, v_state.index()), tOrO);
-      cute::warpgroup_wait<1>();  // S(j) done; P(j-1) V(j-1) may still run
+  // One slot per KV tile plus one: slot j issues S(j) = Q K(j)^T (if this warpgroup
+  // sees tile j) and O += P(j-1) V(j-1) (if it saw tile j-1) back to back; the
+  // softmax of S(j) runs while the P V product is still on the tensor cores, and O
+  // is rescaled once that product is done (intra-warpgroup overlap). With ping-pong
+  // the two warpgroups take turns issuing (named barriers), so one's softmax
+  // overlaps the other's products instead of both idling the tensor cores at once.
+  // Every warpgroup waits on and releases every stage in order, seen or not.
+  const bool ping_pong = p.hopper_ping_pong;
+  if (ping_pong && cwg == 1) scheduler_arrive(0);  // warpgroup 0 issues first
+  bool have_p = false;                             // P of the previous tile waits for its P V product
+  float alpha[2];
+  for (int j = 0; j <= n_tiles; ++j) {
+    const bool last_slot = j == n_tiles;
+    const bool seen = !last_slot && j >= j_lo && j < j_hi;
+    if (!last_slot) pipe_k.consumer_wait(k_state);
+    if (j > 0) pipe_v.consumer_wait(v_state);
+    if (ping_pong) scheduler_sync(cwg);
+    if (seen) warpgroup_gemm_issue<true, false>(mma_qk, tSrQ, tSrK(_, _, _, k_state.index()), tSrS);
+    if (have_p) warpgroup_gemm_issue<false, true>(mma_pv, tOrP, tOrV(_, _, _, v_state.index()), tOrO);
+    if (ping_pong && !(cwg == 1 && last_slot)) scheduler_arrive(1 - cwg);
+    if (seen) {
+      if (have_p)
+        cute::warpgroup_wait<1>();  // S(j) done; P(j-1) V(j-1) may still run
+      else
+        cute::warpgroup_wait<0>();
       settle(tSrS);
+    }
+    if (!last_slot) {
       pipe_k.consumer_release(k_state);
       ++k_state;
-      const bool rescale = softmax_tile(j, alpha);
+    }
+    const bool rescale = seen && softmax_tile(j, alpha);
+    if (have_p) {
       cute::warpgroup_wait<0>();
       settle(tOrO);
       settle(tOrP);
+    }
+    if (j > 0) {
       pipe_v.consumer_release(v_state);
       ++v_state;
-      if (rescale) FragSoftmax::rescale(tOrO, alpha);
+    }
+    if (seen) {
+      // Seen tiles are contiguous: without a pending P V this is the first, O is zero.
+      if (have_p && rescale) FragSoftmax::rescale(tOrO, alpha);
       to_p();
     }
-    pipe_v.consumer_wait(v_state);
-    warpgroup_gemm_issue<false, true>(mma_pv, tOrP, tOrV(_, _, _, v_state.index()), tOrO);
-    cute::warpgroup_wait<0>();
-    settle(tOrO);
-    settle(tOrP);
-    pipe_v.consumer_release(v_state);
-    ++v_state;
+    have_p = seen;
   }
-  for (int j = j_hi; j < n_tiles; ++j) skip_tile();
 
   write_output<Traits>(p, tOrO, softmax, mult, p.v_descale.at(b, hk), sq, q_row0, rows_valid, h, cwg, wtid);
 #endif

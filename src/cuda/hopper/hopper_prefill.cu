@@ -1,5 +1,7 @@
 // launch_prefill_hopper: picks the kernel instance for (head dim, q dtype, KV
 // kind).
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "cuda/common/routing.h"
@@ -26,6 +28,16 @@ bool hopper_prefill_supports(const AttentionProblem& p) {
 
 #if defined(KVATTN_HAVE_HOPPER_KERNELS)
 namespace {
+
+// KVATTN_HOPPER_PINGPONG=0 turns the consumer ping-pong off (for A/B timing);
+// read once per process.
+bool ping_pong_enabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("KVATTN_HOPPER_PINGPONG");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
+  return enabled;
+}
 
 template <class QT>
 void dispatch_head_dim(const AttentionProblem& p, const PrefillParams& params, const PrefillGrid& grid,
@@ -61,7 +73,8 @@ void launch_prefill_hopper(const AttentionProblem& p, cudaStream_t stream, bool 
   grid.num_q_heads = p.num_q_heads;
   grid.max_seqlen_q = p.max_seqlen_q;
   grid.device = p.device.index;
-  const PrefillParams params = make_prefill_params(p, skip_short_queries);
+  PrefillParams params = make_prefill_params(p, skip_short_queries);
+  params.hopper_ping_pong = ping_pong_enabled();
   const bool fp8 = p.kv_dtype == DType::kFloat8E4M3 || p.kv_dtype == DType::kFloat8E5M2;
   if (p.q_dtype == DType::kBFloat16)
     dispatch_head_dim<__nv_bfloat16>(p, params, grid, stream, fp8);
