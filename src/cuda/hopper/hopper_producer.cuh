@@ -46,53 +46,62 @@ struct Producer {
       rows[(t & 1) * kBlockN + tid] = kv_row_offsets(p, hk, k_row0, (tile_lo + t) * kBlockN + tid, block);
   }
 
+  // The copy and widening loops give each thread a fixed 16-byte column of the
+  // tile and rows r0, r0 + kRowsPerPass, ...: the per-thread column and swizzle
+  // terms are computed once, each step adds a constant (the producer is a single
+  // warp per scheduler, so its instruction count is its speed).
+
   // 16-bit KV: the 16-byte chunks of tile t go straight to the swizzled stage.
-  template <class KvT>
-  __device__ __forceinline__ void issue_wide(int t, bool is_v, uint32_t dst_stage) const {
+  template <class KvT, bool kIsV>
+  __device__ __forceinline__ void issue_wide(int t, uint32_t dst_stage) const {
     constexpr int kChunks = kD / 8;  // per row
-    constexpr int kIters = kBlockN * kChunks / 128;
-    const KvT* src = static_cast<const KvT*>(is_v ? p.v : p.k);
+    constexpr int kRowsPerPass = 128 / kChunks;
+    const uint32_t c = static_cast<uint32_t>(tid) % kChunks, r0 = static_cast<uint32_t>(tid) / kChunks;
+    const KvT* src = static_cast<const KvT*>(kIsV ? p.v : p.k);
+    const KvT* src_col = src + c * 8;
     const longlong2* tr = rows + (t & 1) * kBlockN;
-#pragma unroll 4
-    for (int i = 0; i < kIters; ++i) {
-      const int idx = tid + i * 128;
-      const int r = idx / kChunks, c = idx % kChunks;
-      const longlong2 row = tr[r];
-      const int64_t off = is_v ? row.y : row.x;
+    const uint32_t dst_col = dst_stage + (c / 8) * (kBlockN * 128) + (c % 8) * 16;
+#pragma unroll
+    for (int i = 0; i < kBlockN / kRowsPerPass; ++i) {
+      const uint32_t r = r0 + i * kRowsPerPass;
+      const int64_t off = kIsV ? tr[r].y : tr[r].x;
       const bool valid = off >= 0;
-      cp_async_16(dst_stage + sw128_offset<kD>(kBlockN, r, c * 8), valid ? src + off + c * 8 : src, valid ? 16 : 0);
+      cp_async_16((dst_col + r * 128) ^ ((r & 7) << 4), valid ? src_col + off : src, valid ? 16 : 0);
     }
   }
 
   // FP8 KV: packed rows (kD bytes) of tile t into the staging tile.
-  __device__ __forceinline__ void issue_raw(int t, bool is_v, uint32_t dst) const {
+  template <bool kIsV>
+  __device__ __forceinline__ void issue_raw(int t, uint32_t dst) const {
     constexpr int kChunks = kD / 16;
-    constexpr int kIters = kBlockN * kChunks / 128;
-    const uint8_t* src = static_cast<const uint8_t*>(is_v ? p.v : p.k);
+    constexpr int kRowsPerPass = 128 / kChunks;
+    const uint32_t c = static_cast<uint32_t>(tid) % kChunks, r0 = static_cast<uint32_t>(tid) / kChunks;
+    const uint8_t* src = static_cast<const uint8_t*>(kIsV ? p.v : p.k);
+    const uint8_t* src_col = src + c * 16;
     const longlong2* tr = rows + (t & 1) * kBlockN;
-#pragma unroll 4
-    for (int i = 0; i < kIters; ++i) {
-      const int idx = tid + i * 128;
-      const int r = idx / kChunks, c = idx % kChunks;
-      const longlong2 row = tr[r];
-      const int64_t off = is_v ? row.y : row.x;
+    const uint32_t dst_col = dst + c * 16;
+#pragma unroll
+    for (int i = 0; i < kBlockN / kRowsPerPass; ++i) {
+      const uint32_t r = r0 + i * kRowsPerPass;
+      const int64_t off = kIsV ? tr[r].y : tr[r].x;
       const bool valid = off >= 0;
-      cp_async_16(dst + r * kD + c * 16, valid ? src + off + c * 16 : src, valid ? 16 : 0);
+      cp_async_16(dst_col + r * kD, valid ? src_col + off : src, valid ? 16 : 0);
     }
   }
 
-  // Staging tile -> fp16 stage: 8 codes (8 bytes) -> one 16-byte swizzled chunk
-  // per step.
+  // Staging tile -> fp16 stage: 8 codes (8 bytes) -> one 16-byte swizzled chunk per step.
   template <Fp8Format kFormat>
   __device__ __forceinline__ void widen(uint32_t src, uint32_t dst_stage) const {
     constexpr int kUnits = kD / 8;
-    constexpr int kIters = kBlockN * kUnits / 128;
-#pragma unroll 4
-    for (int i = 0; i < kIters; ++i) {
-      const int idx = tid + i * 128;
-      const int r = idx / kUnits, u = idx % kUnits;
-      const uint2 codes = lds64(src + r * kD + u * 8);
-      sts128(dst_stage + sw128_offset<kD>(kBlockN, r, u * 8), widen_fp8x8<__half, kFormat>(codes));
+    constexpr int kRowsPerPass = 128 / kUnits;
+    const uint32_t u = static_cast<uint32_t>(tid) % kUnits, r0 = static_cast<uint32_t>(tid) / kUnits;
+    const uint32_t src_col = src + u * 8;
+    const uint32_t dst_col = dst_stage + (u / 8) * (kBlockN * 128) + (u % 8) * 16;
+#pragma unroll 8
+    for (int i = 0; i < kBlockN / kRowsPerPass; ++i) {
+      const uint32_t r = r0 + i * kRowsPerPass;
+      const uint2 codes = lds64(src_col + r * kD);
+      sts128((dst_col + r * 128) ^ ((r & 7) << 4), widen_fp8x8<__half, kFormat>(codes));
     }
   }
   __device__ __forceinline__ void widen_any(uint32_t src, uint32_t dst_stage) const {
@@ -120,10 +129,10 @@ struct Producer {
       for (int j = 0; j < n_tiles; ++j) {
         const int ahead = (tid < kBlockN && j + 2 < n_tiles) ? block_of(j + 2) : -1;
         pipe_k.producer_acquire(state);
-        issue_wide<KvT>(j, false, k_stage(state.index()));
+        issue_wide<KvT, false>(j, k_stage(state.index()));
         pipe_k.producer_commit(state, cutlass::arch::cpasync_barrier_arrive);
         pipe_v.producer_acquire(state);
-        issue_wide<KvT>(j, true, v_stage(state.index()));
+        issue_wide<KvT, true>(j, v_stage(state.index()));
         pipe_v.producer_commit(state, cutlass::arch::cpasync_barrier_arrive);
         producer_sync();  // everyone done reading row slot j % 2
         if (j + 2 < n_tiles) write_rows(j + 2, ahead);
@@ -132,9 +141,9 @@ struct Producer {
       cp_async_wait_group<0>();
     } else {
       const uint32_t raw_k = sbase + Traits::kOffRawK, raw_v = sbase + Traits::kOffRawV;
-      issue_raw(0, false, raw_k);
+      issue_raw<false>(0, raw_k);
       cp_async_commit();
-      issue_raw(0, true, raw_v);
+      issue_raw<true>(0, raw_v);
       cp_async_commit();
       for (int j = 0; j < n_tiles; ++j) {
         const int ahead = (tid < kBlockN && j + 2 < n_tiles) ? block_of(j + 2) : -1;
@@ -147,7 +156,7 @@ struct Producer {
         fence_async_proxy();
         pipe_k.producer_commit(state);
         producer_sync();  // staging K free
-        if (j + 1 < n_tiles) issue_raw(j + 1, false, raw_k);
+        if (j + 1 < n_tiles) issue_raw<false>(j + 1, raw_k);
         cp_async_commit();
         // V likewise.
         cp_async_wait_group<1>();
@@ -157,7 +166,7 @@ struct Producer {
         fence_async_proxy();
         pipe_v.producer_commit(state);
         producer_sync();  // staging V free; row slot j % 2 read by every thread
-        if (j + 1 < n_tiles) issue_raw(j + 1, true, raw_v);
+        if (j + 1 < n_tiles) issue_raw<true>(j + 1, raw_v);
         cp_async_commit();
         if (j + 2 < n_tiles) write_rows(j + 2, ahead);
         ++state;
