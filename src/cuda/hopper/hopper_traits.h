@@ -43,13 +43,20 @@ struct HopperTraits : HopperShape<kHeadDim_> {
   static constexpr bool kQToHalf = kFp8Kv && std::is_same<QT, __nv_bfloat16>::value;
   using MmaT = std::conditional_t<kFp8Kv || std::is_same<QT, __half>::value, cute::half_t, cute::bfloat16_t>;
 
+  // FP8 widening path: direct (global -> registers -> widened stage) where the
+  // producer can hold a whole tile of codes in registers (D <= 128), else staged
+  // (cp.async into a packed tile, then widened; D 256).
+  static constexpr bool kFp8Direct = kFp8Kv && kHeadDim <= 128;
+
   static constexpr int kWarpgroups = 3;  // 0: producer, 1-2: consumers
   static constexpr int kThreads = kWarpgroups * 128;
   static constexpr int kConsumerThreads = 256;
   // Registers per thread after setmaxnreg (multiples of 8; 128 x 56 + 256 x 224
   // <= 64K).
-  static constexpr int kProducerRegs = 56;
-  static constexpr int kConsumerRegs = 224;
+  // The direct FP8 producer holds a tile of codes (kBlockN * kHeadDim / 128 bytes
+  // per thread): 80 + 216.
+  static constexpr int kProducerRegs = kFp8Direct ? 80 : 56;
+  static constexpr int kConsumerRegs = kFp8Direct ? 216 : 224;
 
   // ---- CuTe layouts: 128-byte-swizzled K-major tiles (rows of kHeadDim
   // elements) ----
@@ -81,7 +88,7 @@ struct HopperTraits : HopperShape<kHeadDim_> {
   static constexpr int kTileRowBytes = kHeadDim * 2;
   static constexpr int kQBytes = kBlockM * kTileRowBytes;
   static constexpr int kKvStageBytes = kBlockN * kTileRowBytes;
-  static constexpr int kRawBytes = kFp8Kv ? kBlockN * kHeadDim : 0;  // one packed FP8 tile
+  static constexpr int kRawBytes = kFp8Kv && !kFp8Direct ? kBlockN * kHeadDim : 0;  // one packed FP8 tile
   static constexpr int kOffQ = 0;
   static constexpr int kOffK = kOffQ + kQBytes;
   static constexpr int kOffV = kOffK + kStages * kKvStageBytes;

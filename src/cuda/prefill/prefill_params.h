@@ -48,7 +48,7 @@ struct PrefillParams {
   bool skip_short_queries = false;  // leave q_len <= kShortQueryMaxLen to the decode family
   bool kv_e5m2 = false;             // fp8 KV format (ignored for 16-bit KV)
   bool aligned16 = true;            // every Q/K/V/out row start is 16-byte aligned
-  bool hopper_ping_pong = true;     // Hopper kernel: consumer warpgroups take turns issuing WGMMAs
+  bool hopper_ping_pong = false;    // Hopper kernel: consumer warpgroups take turns issuing WGMMAs
 };
 
 // Host: the kernel parameters for p.
