@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import signal
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,7 +34,18 @@ def parse_args(argv=None):
     p.add_argument("--no-check", action="store_true", help="skip the fp32 reference check of paged outputs")
     p.add_argument("--scale", default=None, metavar="LEN_DIV,COUNT_DIV",
                    help="shrink the workloads (smoke runs only; the record says so)")
+    p.add_argument("--time-limit-s", type=float, default=None, metavar="S",
+                   help="start no row after S seconds: the rest are recorded as skipped (time limit) and the table, "
+                        "JSON and PNG are still written; SIGTERM (e.g. from `timeout`) stops the same way")
     args = p.parse_args(argv)
+    if args.scale:
+        try:
+            len_div, count_div = (int(x) for x in args.scale.split(","))
+            if len_div < 1 or count_div < 1:
+                raise ValueError
+        except ValueError:
+            p.error(f"--scale: expected LEN_DIV,COUNT_DIV (two integers >= 1), got '{args.scale}'")
+        args.scale_divs = (len_div, count_div)
     try:
         args.workloads = wl.select(args.workload.split(","))
     except ValueError as e:
@@ -65,6 +78,14 @@ def versions() -> dict:
         except Exception:  # noqa: BLE001
             found[name] = None
     return found
+
+
+class Stop(BaseException):
+    """SIGTERM arrived: finish with the rows measured so far (BaseException: run_row's handlers let it through)."""
+
+
+def _stop_on_sigterm(signum, frame):
+    raise Stop()
 
 
 def run_row(impl_name: str, prepare, w, kv_dtype: str, args, ceilings) -> dict:
@@ -102,6 +123,11 @@ def run_row(impl_name: str, prepare, w, kv_dtype: str, args, ceilings) -> dict:
     return row
 
 
+def _skipped_row(w, impl_name: str, kv_dtype: str, why: str) -> dict:
+    return {"workload": w.name, "impl": impl_name, "kv_dtype": kv_dtype, "ms": None, "tflops": None, "tbps": None,
+            "status": "skipped", "note": f"not run: {why}", "check_max_rel_l2": None}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
@@ -123,28 +149,46 @@ def main(argv=None) -> int:
         return 2
     workloads = args.workloads
     if args.scale:
-        len_div, count_div = (int(x) for x in args.scale.split(","))
-        workloads = [wl.scaled(w, len_div, count_div) for w in workloads]
+        workloads = [wl.scaled(w, *args.scale_divs) for w in workloads]
 
+    start = time.monotonic()
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    stopped = None  # why the run ended early, if it did
     gpu = torch.cuda.get_device_name()
-    print(f"compare.py on {gpu}; versions: {versions()}", file=sys.stderr)
-    ceilings = {} if args.no_ceilings else measure_ceilings()
-    if ceilings:
-        print(f"ceilings: {ceilings}", file=sys.stderr)
-
+    ceilings = {}
     rows = []
-    for w in workloads:
-        for kv_dtype in args.kv_dtypes:
-            for name in names:
-                row = run_row(name, IMPLS[name], w, kv_dtype, args, ceilings)
-                timed = "" if row["ms"] is None else f"{row['ms']:.3f} ms "
-                print(f"{w.name} {kv_dtype} {name}: {row['status']} {timed}{row['note']}", file=sys.stderr)
-                rows.append(row)
+    try:
+        print(f"compare.py on {gpu}; versions: {versions()}", file=sys.stderr)
+        ceilings = {} if args.no_ceilings else measure_ceilings()
+        if ceilings:
+            print(f"ceilings: {ceilings}", file=sys.stderr)
+        for w in workloads:
+            for kv_dtype in args.kv_dtypes:
+                for name in names:
+                    if stopped is None and args.time_limit_s is not None and \
+                            time.monotonic() - start > args.time_limit_s:
+                        stopped = f"time limit ({args.time_limit_s:g} s)"
+                        print(f"compare.py: {stopped} reached: the remaining rows are skipped", file=sys.stderr)
+                    if stopped is not None:
+                        rows.append(_skipped_row(w, name, kv_dtype, stopped))
+                        continue
+                    row = run_row(name, IMPLS[name], w, kv_dtype, args, ceilings)
+                    timed = "" if row["ms"] is None else f"{row['ms']:.3f} ms "
+                    print(f"{w.name} {kv_dtype} {name}: {row['status']} {timed}{row['note']}", file=sys.stderr)
+                    rows.append(row)
+    except Stop:
+        stopped = "SIGTERM"
+        print("compare.py: SIGTERM: writing the rows measured so far", file=sys.stderr)
+        done = {(r["workload"], r["impl"], r["kv_dtype"]) for r in rows}
+        rows += [_skipped_row(w, name, kv_dtype, stopped) for w in workloads for kv_dtype in args.kv_dtypes
+                 for name in names if (w.name, name, kv_dtype) not in done]
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM while writing ends the process
 
     print(report.format_table(rows))
     record = {"gpu": gpu, "commit": current_commit(),
               "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-              "tool": "compare.py", "mode": "gpu", "scale": args.scale, "versions": versions(),
+              "tool": "compare.py", "mode": "gpu", "scale": args.scale, "stopped_early": stopped,
+              "versions": versions(),
               "ceilings": {k: ceilings.get(k) for k in ("copy_tbps", "bf16_gemm_tflops", "fp8_gemm_tflops")},
               "rows": rows}
     png = args.png

@@ -17,6 +17,9 @@
 #   bench.json        kvattn-bench --json;  bench.log: its output
 #   sass_summary.txt  per-kernel counts of HGMMA/HMMA/LDL/STL/... from cuobjdump -sass
 #   details.tar.gz    gtest/pytest XML, sanitizer logs, configure log, SASS (gzip, when small)
+#   <gpu-slug>.peers.json / .peers.png   bench/compare.py's record and chart (python stage, COMPARE=1), here
+#                     only while this run's stages leave room among the 8 files (a full run leaves none),
+#                     else in details.tar.gz under compare/; its table is in tests.log either way
 #
 # Env (all optional):
 #   STAGES              default build,cpp,sanitize,python,bench,sass
@@ -28,6 +31,12 @@
 #   PY_INSTALL          cmake (default: build the extension in $BUILD_DIR, reusing its libkvattn.a,
 #                       and import it from a staged package) or pip (pip install . : a second full build)
 #   BENCH_ARGS          extra kvattn-bench flags (e.g. "--workload decode_128_ctx4k --kv-dtype bf16,e4m3")
+#   COMPARE             1 (default): after pytest passes or fails, the python stage runs bench/compare.py
+#                       (kvattn through the freshly built package vs torch SDPA cuDNN/flash, flashinfer and
+#                       vllm_flash_attn where importable); 0: not. Its failure is reported, never the stage's.
+#   COMPARE_ARGS        extra compare.py flags (e.g. "--workload decode_128_ctx4k,prefill_4x8k --reps 20")
+#   COMPARE_TIMEOUT_S   compare.py's time box (default 120; added to the python stage's default cap);
+#                       it starts no row in its last 25 s and writes what it measured
 #   GTEST_FILTER        read by the GoogleTest binaries themselves
 #   GPU_TEST_BACKENDS   backends the GPU suite runs with (default "hopper portable")
 #   TIMEOUT_<STAGE>_S   per-stage cap in seconds (e.g. TIMEOUT_BUILD_S=400); the deadline caps them too
@@ -78,9 +87,23 @@ mkdir -p "$OUT" "$BUILD_DIR"
 rm -rf "$DETAILS"
 mkdir -p "$DETAILS"
 # Start from empty logs when $OUT is reused (on the device it starts empty).
-rm -f "$OUT"/{summary.txt,build.log,ptxas.log,tests.log,bench.json,bench.log,sass_summary.txt,details.tar.gz}
+rm -f "$OUT"/{summary.txt,build.log,ptxas.log,tests.log,bench.json,bench.log,sass_summary.txt,details.tar.gz} \
+  "$OUT"/*.peers.json "$OUT"/*.peers.png
 
-declare -A default_cap=([build]=360 [cpp]=150 [sanitize]=180 [python]=150 [bench]=120 [sass]=60)
+export COMPARE="${COMPARE:-1}" COMPARE_ARGS="${COMPARE_ARGS:-}" COMPARE_TIMEOUT_S="${COMPARE_TIMEOUT_S:-120}"
+python_cap=150
+[ "$COMPARE" = 1 ] && python_cap=$((python_cap + COMPARE_TIMEOUT_S))
+declare -A default_cap=([build]=360 [cpp]=150 [sanitize]=180 [python]=$python_cap [bench]=120 [sass]=60)
+
+# Files this run leaves in $OUT before compare.py's (at most 8 come back): summary.txt and
+# details.tar.gz, build.log + ptxas.log, tests.log, bench.json + bench.log, sass_summary.txt.
+stage_list_norm=",${STAGES// /},"
+OUT_FILES_PLANNED=2
+[[ $stage_list_norm == *,build,* ]] && OUT_FILES_PLANNED=$((OUT_FILES_PLANNED + 2))
+[[ $stage_list_norm =~ ,(cpp|sanitize|python), ]] && OUT_FILES_PLANNED=$((OUT_FILES_PLANNED + 1))
+[[ $stage_list_norm == *,bench,* ]] && OUT_FILES_PLANNED=$((OUT_FILES_PLANNED + 2))
+[[ $stage_list_norm == *,sass,* ]] && OUT_FILES_PLANNED=$((OUT_FILES_PLANNED + 1))
+export OUT_FILES_PLANNED
 
 # ---------------------------------------------------------------- stages
 # Each stage runs in its own bash under `timeout` (which kills the whole
@@ -185,6 +208,44 @@ stage_python() {
   echo "== pytest $pytest_dir"
   PYTHONPATH="$pythonpath" "$py" -m pytest -q -rs -p no:cacheprovider "$pytest_dir" \
     --junitxml="$DETAILS/pytest.xml" 2>&1
+  local pytest_rc=$?
+  [ "$COMPARE" = 1 ] && PYTHONPATH="$pythonpath" run_compare "$py"
+  return "$pytest_rc"
+}
+
+# bench/compare.py after pytest, with the package pytest imported (PYTHONPATH is the
+# caller's). Time-boxed within what is left of the stage; never fails the stage: the
+# outcome goes to the log and the stage table's notes ($DETAILS/compare.status).
+run_compare() {
+  local py="$1" left=$((STAGE_TIME_S - SECONDS - 10))
+  local limit=$((COMPARE_TIMEOUT_S < left ? COMPARE_TIMEOUT_S : left))
+  if [ "$limit" -lt 40 ]; then
+    echo "compare: not run (${left}s left in the stage)" | tee "$DETAILS/compare.status"
+    return 0
+  fi
+  # JSON and PNG into $OUT while the run leaves room among the 8 files, else into details.tar.gz.
+  local free=$((8 - OUT_FILES_PLANNED)) dir="$DETAILS/compare" png_args=()
+  mkdir -p "$dir"
+  [ "$free" -ge 1 ] && dir="$OUT"
+  [ "$free" -eq 1 ] && png_args=(--png "$DETAILS/compare/peers.png")
+  local commit
+  commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  git diff --quiet HEAD 2>/dev/null || commit="$commit + local changes"
+  echo "== bench/compare.py (time box ${limit}s; JSON/PNG to ${dir#"$PWD"/}) $COMPARE_ARGS"
+  local start=$SECONDS rc
+  # shellcheck disable=SC2086  # COMPARE_ARGS is a list of flags
+  KVATTN_COMMIT="${KVATTN_COMMIT:-$commit}" timeout -k 10 "$limit" "$py" bench/compare.py --json "$dir/" \
+    "${png_args[@]}" --time-limit-s $((limit - 25)) $COMPARE_ARGS 2>&1
+  rc=$?
+  local what="ok"
+  case "$rc" in
+    0) ;;
+    1) what="kvattn rows failed their check or errored" ;;
+    124 | 137) what="killed at its time box" ;;
+    *) what="failed" ;;
+  esac
+  echo "compare: rc $rc ($what), $((SECONDS - start))s" | tee "$DETAILS/compare.status"
+  return 0
 }
 
 stage_bench() {
@@ -265,7 +326,7 @@ PY
   return "$rc"
 }
 
-export -f drop_ptxas_info stage_build stage_cpp stage_sanitize stage_python stage_bench stage_sass
+export -f drop_ptxas_info run_compare stage_build stage_cpp stage_sanitize stage_python stage_bench stage_sass
 
 # ---------------------------------------------------------------- reporting
 
@@ -378,7 +439,13 @@ stage_notes() {
       local IFS=';'
       echo "${parts[*]}"
       ;;
-    python) [ -f "$DETAILS/pytest.xml" ] && echo "pytest: $(xml_counts "$DETAILS/pytest.xml")" ;;
+    python)
+      local parts=()
+      [ -f "$DETAILS/pytest.xml" ] && parts+=("pytest: $(xml_counts "$DETAILS/pytest.xml")")
+      [ -f "$DETAILS/compare.status" ] && parts+=("$(cat "$DETAILS/compare.status")")
+      local IFS=';'
+      echo "${parts[*]}"
+      ;;
     sanitize) sed -n 's/^sanitize: //p' "$OUT/tests.log" 2>/dev/null | paste -sd ';' ;;
     bench) [ -f "$OUT/bench.json" ] && echo "bench.json written" ;;
     build) grep -c '^FAILED: ' "$OUT/build.log" 2>/dev/null | awk '{if ($1 > 0) print $1 " build edges failed (ninja FAILED:)"}' ;;

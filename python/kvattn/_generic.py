@@ -43,12 +43,20 @@ def dtype_code(x):
     return raw[1] if raw is not None else _NATIVE_CODES.get(dt)
 
 
+def has_numpy_dtype(x):
+    """False for arrays whose dtype numpy cannot interpret (e.g. a DLPack producer
+    that reports its own library's dtype objects)."""
+    return _dtype_of(x) is not None
+
+
 def arg(x):
-    """The binding argument for x: the array itself, or (raw bits view, dtype code)."""
+    """The binding argument for x: the array itself, or (raw bits view, dtype code).
+    An object without a numpy-style view() (a bare DLPack producer) goes as it
+    is: its DLPack dtype then says what it holds."""
     if x is None:
         return None
     raw = _RAW_VIEWS.get(_dtype_of(x))
-    if raw is None:
+    if raw is None or not hasattr(x, "view"):
         return x
     return (x.view(raw[0]), raw[1])
 
@@ -84,6 +92,12 @@ def stream_of(x):
 
         return cupy.cuda.get_current_stream().ptr
     return 0
+
+
+def can_allocate(like):
+    """Whether empty() can make arrays like `like` (numpy, CuPy, array-API libraries)."""
+    return (isinstance(like, np.ndarray) or type(like).__module__.startswith("cupy")
+            or hasattr(like, "__array_namespace__"))
 
 
 def empty(like, shape, dtype):

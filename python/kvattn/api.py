@@ -61,8 +61,11 @@ def flash_attn_varlen_func(q, k, v, max_seqlen_q, cu_seqlens_q, max_seqlen_k, cu
     if return_softmax_lse:
         lse = _generic.empty(q, (q.shape[1], q.shape[0]), "float32")
     device_type, device_index = _generic.device_of(q)
+    # When q's library cannot allocate (a bare DLPack producer), no workspace: a
+    # heuristic split then runs unsplit, an explicit num_splits > 1 is an error
+    # naming `workspace` (pass one).
     if (workspace is None and device_type == DEVICE_CUDA and num_splits != 1 and len(k.shape) >= 2
-            and hasattr(cu_seqlens_q, "shape")):
+            and hasattr(cu_seqlens_q, "shape") and _generic.can_allocate(q)):
         nbytes = workspace_bytes(cu_seqlens_q.shape[0] - 1, q.shape[1], k.shape[-2], q.shape[2], max_seqlen_q,
                                  max_seqlen_k, num_splits, device_type, device_index)
         if nbytes:
@@ -78,11 +81,15 @@ def flash_attn_varlen_func(q, k, v, max_seqlen_q, cu_seqlens_q, max_seqlen_k, cu
 
 
 def _generic_kv_args(k, v, kv_cache_dtype):
-    """Binding arguments for K and V: uint8 bytes are read as kv_cache_dtype's fp8 format."""
-    if _generic.is_uint8(k):
+    """Binding arguments for K and V: uint8 bytes are read as kv_cache_dtype's fp8 format.
+    K whose dtype numpy cannot name (a DLPack producer with its own dtype objects)
+    goes as (k, fp8 code) when kv_cache_dtype names an fp8 format: the binding then
+    accepts uint8 bytes or that fp8 format and rejects anything else (TypeError)."""
+    unnamed = not _generic.has_numpy_dtype(k) and kv_cache_dtype not in (None, "auto")
+    if _generic.is_uint8(k) or unnamed:
         code = _args.raw_kv_code(kv_cache_dtype)
-        v_arg = (v, code) if _generic.is_uint8(v) else _generic.arg(v)
-        return (k, code), v_arg
+        v_raw = _generic.is_uint8(v) or (unnamed and not _generic.has_numpy_dtype(v))
+        return (k, code), ((v, code) if v_raw else _generic.arg(v))
     if kv_cache_dtype is not None:
         _args.check_kv_cache_dtype_matches(kv_cache_dtype, _generic.dtype_code(k))
     return _generic.arg(k), _generic.arg(v)

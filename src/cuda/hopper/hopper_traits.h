@@ -54,9 +54,12 @@ struct HopperTraits : HopperShape<kHeadDim_> {
   // Registers per thread after setmaxnreg (multiples of 8; 128 x 56 + 256 x 224
   // <= 64K).
   // The direct FP8 producer holds a tile of codes (kBlockN * kHeadDim / 128 bytes
-  // per thread): 80 + 216.
-  static constexpr int kProducerRegs = kFp8Direct ? 80 : 56;
-  static constexpr int kConsumerRegs = kFp8Direct ? 216 : 224;
+  // per thread). setmaxnreg only moves registers the CTA got at launch (168 x 384
+  // under __launch_bounds__(384, 1)), so 128 x producer + 256 x consumer <= 64512:
+  // 88 + 208 or 56 + 224 (a larger request blocks forever).
+  static constexpr int kProducerRegs = kFp8Direct ? 88 : 56;
+  static constexpr int kConsumerRegs = kFp8Direct ? 208 : 224;
+  static_assert(128 * kProducerRegs + 256 * kConsumerRegs <= 168 * 384, "setmaxnreg moves registers, never adds");
 
   // ---- CuTe layouts: 128-byte-swizzled K-major tiles (rows of kHeadDim
   // elements) ----
