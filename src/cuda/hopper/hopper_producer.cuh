@@ -174,7 +174,7 @@ struct Producer {
         ++state;
       }
       cp_async_wait_group<0>();
-    } else if (Traits::kFp8Direct) {
+    } else if constexpr (Traits::kFp8Direct) {
       uint2 codes[kUnitPasses];
       load_units<false>(0, codes);
       for (int j = 0; j < n_tiles; ++j) {
