@@ -38,6 +38,7 @@
 #   COMPARE_TIMEOUT_S   compare.py's time box (default 120; added to the python stage's default cap);
 #                       it starts no row in its last 25 s and writes what it measured
 #   GTEST_FILTER        read by the GoogleTest binaries themselves
+#   KVATTN_COMMIT       commit recorded in summary.txt, bench.json and the peers record (default: git)
 #   GPU_TEST_BACKENDS   backends the GPU suite runs with (default "hopper portable")
 #   TIMEOUT_<STAGE>_S   per-stage cap in seconds (e.g. TIMEOUT_BUILD_S=400); the deadline caps them too
 #
@@ -228,9 +229,11 @@ run_compare() {
   mkdir -p "$dir"
   [ "$free" -ge 1 ] && dir="$OUT"
   [ "$free" -eq 1 ] && png_args=(--png "$DETAILS/compare/peers.png")
-  local commit
-  commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  git diff --quiet HEAD 2>/dev/null || commit="$commit + local changes"
+  local commit="${KVATTN_COMMIT:-}"
+  if [ -z "$commit" ]; then
+    commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    git diff --quiet HEAD 2>/dev/null || commit="$commit + local changes"
+  fi
   echo "== bench/compare.py (time box ${limit}s; JSON/PNG to ${dir#"$PWD"/}) $COMPARE_ARGS"
   local start=$SECONDS rc
   # shellcheck disable=SC2086  # COMPARE_ARGS is a list of flags
@@ -403,7 +406,9 @@ statuses=()
 seconds=()
 notes=()
 
+# KVATTN_COMMIT wins: the device machine's copy of the tree may carry an older .git.
 commit_label() {
+  [ -n "${KVATTN_COMMIT:-}" ] && { echo "$KVATTN_COMMIT"; return; }
   local head
   head="$(git rev-parse --short HEAD 2>/dev/null)" || { echo unknown; return; }
   if git diff --quiet HEAD 2>/dev/null; then echo "$head"; else echo "$head + local changes"; fi

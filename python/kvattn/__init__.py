@@ -13,6 +13,7 @@ from .scales import VLLM_K_DIVISOR, VLLM_V_DIVISOR, compute_fp8_scales
 
 __version__ = _ext.version()
 built_with_cuda = _ext.built_with_cuda
+built_with_hopper_kernels = _ext.built_with_hopper_kernels
 
 __all__ = [
     "flash_attn_varlen_func",
@@ -21,6 +22,7 @@ __all__ = [
     "get_workspace_size",
     "compute_fp8_scales",
     "built_with_cuda",
+    "built_with_hopper_kernels",
     "VLLM_K_DIVISOR",
     "VLLM_V_DIVISOR",
     "__version__",

@@ -93,6 +93,9 @@ def test_constants():
     assert set(BACKEND) == {"auto", "cpu", "cuda_portable", "cuda_hopper"}
     assert kvattn.__version__ == ext.version() == "0.1.0"
     assert isinstance(kvattn.built_with_cuda(), bool)
+    # Hopper kernels exist only in CUDA builds.
+    assert isinstance(kvattn.built_with_hopper_kernels(), bool)
+    assert kvattn.built_with_cuda() or not kvattn.built_with_hopper_kernels()
 
 
 def _exported_symbols(path):
