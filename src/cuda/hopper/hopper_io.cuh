@@ -90,21 +90,8 @@ __device__ __forceinline__ void write_output(const PrefillParams& p, FragO& o, c
     float sum = sm.row_sum[hf];
     sum += __shfl_xor_sync(0xffffffffu, sum, 1);
     sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    const float mx = sm.row_max[hf];
-    float f = 0.0f, lse = -INFINITY;  // S4: a row that saw no key -> zeros, -inf
-    if (mx != -INFINITY) {
-      float m2 = mx * mult[hf];  // log2 units
-      float scale_o = 1.0f;
-      if (has_sink) {  // S3: the sink joins the denominator only
-        const float s2 = sink * kLog2e;
-        const float m_all = fmaxf(m2, s2);
-        scale_o = exp2f(m2 - m_all);
-        sum = sum * scale_o + exp2f(s2 - m_all);
-        m2 = m_all;
-      }
-      f = scale_o / sum * v_descale;
-      lse = (m2 + log2f(sum)) * kLn2;
-    }
+    float f, lse;
+    normalize_row(sum, sm.row_max[hf], mult[hf], has_sink, sink, v_descale, f, lse);
     factor[hf] = f;
     const int r = 64 * wg + 16 * warp + lane / 4 + 8 * hf;
     if (p.lse != nullptr && lane % 4 == 0 && r < rows_valid)

@@ -24,6 +24,7 @@
 #include "cuda/hopper/hopper_softmax.cuh"
 #include "cuda/hopper/hopper_traits.h"
 #include "cuda/prefill/prefill_params.h"
+#include "cuda/prefill/prefill_tile.cuh"
 
 // Device code only for the sm_90a pass (WGMMA, setmaxnreg); other -gencode
 // passes compile an empty kernel that the host never launches.
@@ -82,22 +83,15 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) hopper_prefill_kernel(con
   if (sbase & 1023u) __trap();
 
   // ---- which rows and keys this CTA covers (all decided on the device) ----
-  const int h = blockIdx.x % p.num_q_heads;
-  const int b = blockIdx.x / p.num_q_heads;
-  const int m_block = gridDim.y - 1 - blockIdx.y;  // last (longest under causal) tiles first
-  const int q_begin = p.cu_seqlens_q[b];
-  const int q_len = p.cu_seqlens_q[b + 1] - q_begin;
-  if (p.skip_short_queries && is_short_query(q_len)) return;  // the decode family's
-  const int m0 = m_block * kBlockM;
-  if (m0 >= q_len) return;
-  const int rows_valid = min(kBlockM, q_len - m0);
-  const int k_row0 = p.paged ? 0 : p.cu_seqlens_k[b];
-  const int kv_len = p.paged ? p.seqused_k[b] : p.cu_seqlens_k[b + 1] - k_row0;
-  const KeyWindow window{kv_len - q_len, kv_len, p.window_left, p.window_right};
-  const int key_lo = window.lo(m0), key_end = window.hi(m0 + rows_valid - 1) + 1;
+  PrefillTile tile;
+  if (!locate_prefill_tile(p, kBlockM, tile)) return;
+  const int h = tile.h, b = tile.b;
+  const int m0 = tile.m0, rows_valid = tile.rows_valid, k_row0 = tile.k_row0, kv_len = tile.kv_len;
+  const KeyWindow window = tile.window;
+  const int key_lo = tile.key_lo, key_end = tile.key_end;
   const int tile_lo = key_lo / kBlockN;
   const int n_tiles = key_lo < key_end ? (key_end + kBlockN - 1) / kBlockN - tile_lo : 0;
-  const int64_t q_row0 = int64_t{q_begin} + m0;
+  const int64_t q_row0 = tile.q_row0;
   const int hk = h / p.group_size;
 
   const int wg = threadIdx.x / 128;

@@ -66,13 +66,8 @@ void launch_prefill_hopper(const AttentionProblem& p, cudaStream_t stream, bool 
   (void)p, (void)stream, (void)skip_short_queries;
   throw Error(ErrorCode::kNotImplemented, "backend", "this build has no Hopper kernels (CUTLASS headers missing)");
 #else
-  if (p.batch <= 0 || p.total_q <= 0 || p.max_seqlen_q <= 0 || p.num_q_heads <= 0) return;
-  if (skip_short_queries && p.max_seqlen_q <= kShortQueryMaxLen) return;
   PrefillGrid grid;
-  grid.batch = p.batch;
-  grid.num_q_heads = p.num_q_heads;
-  grid.max_seqlen_q = p.max_seqlen_q;
-  grid.device = p.device.index;
+  if (!make_prefill_grid(p, skip_short_queries, grid)) return;
   PrefillParams params = make_prefill_params(p, skip_short_queries);
   params.hopper_ping_pong = ping_pong_enabled();
   const bool fp8 = p.kv_dtype == DType::kFloat8E4M3 || p.kv_dtype == DType::kFloat8E5M2;

@@ -102,16 +102,8 @@ void launch_prefill_portable(const AttentionProblem& p, cudaStream_t stream, boo
     throw Error(ErrorCode::kInvalidDType, "k",
                 std::string("expected q's dtype or fp8 e4m3/e5m2, got ") + dtype_name(p.kv_dtype));
 
-  // Host upper bounds only: nothing to do, or every sequence belongs to the decode family.
-  if (p.batch <= 0 || p.total_q <= 0 || p.max_seqlen_q <= 0 || p.num_q_heads <= 0) return;
-  if (skip_short_queries && p.max_seqlen_q <= kShortQueryMaxLen) return;
-
   PrefillGrid grid;
-  grid.batch = p.batch;
-  grid.num_q_heads = p.num_q_heads;
-  grid.max_seqlen_q = p.max_seqlen_q;
-  grid.device = p.device.index;
-
+  if (!make_prefill_grid(p, skip_short_queries, grid)) return;
   const PrefillParams params = make_prefill_params(p, skip_short_queries);
   if (p.q_dtype == DType::kBFloat16)
     dispatch_head_dim<__nv_bfloat16>(p, params, grid, stream, fp8);

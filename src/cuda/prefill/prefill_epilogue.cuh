@@ -24,6 +24,28 @@ __device__ __forceinline__ float read_sink(const PrefillParams& p, int h) {
   }
 }
 
+// The end of one row's online softmax: O's factor (1 / sum with the sink in the
+// denominator, times v_descale) and the LSE in natural-log units. sum: the
+// row's full (quad-reduced) sum of exp2(logit * mult - row_max * mult); row_max: its
+// running max (-inf when the row saw no key: S4, zeros and LSE -inf).
+__device__ __forceinline__ void normalize_row(float sum, float row_max, float mult, bool has_sink, float sink,
+                                              float v_descale, float& factor, float& lse) {
+  factor = 0.0f;
+  lse = -INFINITY;
+  if (row_max == -INFINITY) return;
+  float m2 = row_max * mult;  // log2 units
+  float scale_o = 1.0f;
+  if (has_sink) {  // S3: the sink joins the denominator only
+    const float s2 = sink * kLog2e;
+    const float m_all = fmaxf(m2, s2);
+    scale_o = exp2f(m2 - m_all);
+    sum = sum * scale_o + exp2f(s2 - m_all);
+    m2 = m_all;
+  }
+  factor = scale_o / sum * v_descale;
+  lse = (m2 + log2f(sum)) * kLn2;
+}
+
 // Copies `rows` rows of the staged 16-bit tile at `stage` to out rows starting at
 // token q_row0 (only rows < rows_valid); `first`/`step` split the chunks among threads.
 template <class Traits, class QT>
@@ -55,21 +77,8 @@ __device__ __forceinline__ void write_warp_output(
       float sum = softmax.row_sum[mt][hf];
       sum += __shfl_xor_sync(0xffffffffu, sum, 1);
       sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-      const float mx = softmax.row_max[mt][hf];
-      float factor = 0.0f, lse = -INFINITY;  // S4: a row that saw no key -> zeros, -inf
-      if (mx != -INFINITY) {
-        float m2 = mx * mult[mt][hf];  // log2 units
-        float scale_o = 1.0f;
-        if (has_sink) {  // S3: the sink joins the denominator only
-          const float s2 = sink * kLog2e;
-          const float m_all = fmaxf(m2, s2);
-          scale_o = exp2f(m2 - m_all);
-          sum = sum * scale_o + exp2f(s2 - m_all);
-          m2 = m_all;
-        }
-        factor = scale_o / sum * v_descale;
-        lse = (m2 + log2f(sum)) * kLn2;
-      }
+      float factor, lse;
+      normalize_row(sum, softmax.row_max[mt][hf], mult[mt][hf], has_sink, sink, v_descale, factor, lse);
       const int r = mt * 16 + hf * 8 + lane / 4;
       if (p.lse != nullptr && lane % 4 == 0 && r < rows_valid)
         p.lse[h * p.lse_stride_head + (q_row0 + r) * p.lse_stride_token] = lse;

@@ -1,0 +1,47 @@
+// Which query rows and keys one prefill CTA covers, decided on the device from
+// the grid position (x = sequence * Hq + head, y = row tile, last tile first so
+// that the longest causal tiles start first) and the sequence lengths. Shared by
+// the portable and the Hopper prefill kernels.
+#pragma once
+#include <cstdint>
+
+#include "cuda/common/routing.h"
+#include "cuda/prefill/prefill_params.h"
+#include "cuda/prefill/prefill_softmax.cuh"
+
+namespace kvattn {
+namespace cuda {
+
+struct PrefillTile {
+  int h, b;            // query head, sequence
+  int q_len, m0;       // the sequence's query length; first row of the tile
+  int rows_valid;      // rows of the tile inside the sequence
+  int k_row0, kv_len;  // contiguous KV: first row of the sequence (paged: 0); keys of the sequence
+  KeyWindow window;
+  int key_lo, key_end;  // keys any row of the tile sees: [key_lo, key_end), empty when key_lo >= key_end
+  int64_t q_row0;       // token index of the tile's first row
+};
+
+// False when the CTA has nothing to do: its sequence is short (left to the decode
+// family when p.skip_short_queries) or its row tile starts past q_len.
+__device__ __forceinline__ bool locate_prefill_tile(const PrefillParams& p, int block_m, PrefillTile& t) {
+  t.h = blockIdx.x % p.num_q_heads;
+  t.b = blockIdx.x / p.num_q_heads;
+  const int m_block = gridDim.y - 1 - blockIdx.y;
+  const int q_begin = p.cu_seqlens_q[t.b];
+  t.q_len = p.cu_seqlens_q[t.b + 1] - q_begin;
+  if (p.skip_short_queries && is_short_query(t.q_len)) return false;
+  t.m0 = m_block * block_m;
+  if (t.m0 >= t.q_len) return false;
+  t.rows_valid = min(block_m, t.q_len - t.m0);
+  t.k_row0 = p.paged ? 0 : p.cu_seqlens_k[t.b];
+  t.kv_len = p.paged ? p.seqused_k[t.b] : p.cu_seqlens_k[t.b + 1] - t.k_row0;
+  t.window = KeyWindow{t.kv_len - t.q_len, t.kv_len, p.window_left, p.window_right};
+  t.key_lo = t.window.lo(t.m0);
+  t.key_end = t.window.hi(t.m0 + t.rows_valid - 1) + 1;
+  t.q_row0 = int64_t{q_begin} + t.m0;
+  return true;
+}
+
+}  // namespace cuda
+}  // namespace kvattn
