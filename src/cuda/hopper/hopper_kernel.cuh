@@ -1,16 +1,18 @@
-// The Hopper (sm_90a) prefill / chunked-prefill kernel: warp-specialized,
-// WGMMA on both products, paged K/V with in-kernel FP8 widening.
+// The Hopper (sm_90a) prefill / chunked-prefill kernel: warp-specialized, WGMMA on both
+// products, paged K/V with in-kernel FP8 widening.
 //
 // One CTA per (sequence, query head, 128-row query tile), three warpgroups:
-//   warpgroup 0, producer (56 registers after setmaxnreg): block-table lookups,
-//     cp.async gathers of K/V tiles, FP8 -> fp16 widening into the swizzled
-//     stages, two-stage K and V pipelines (mbarriers, CUTLASS PipelineAsync);
+//   warpgroup 0, producer (56 registers after setmaxnreg; hopper_producer.cuh):
+//     block-table lookups, cp.async gathers of K/V tiles, FP8 -> fp16 widening into
+//     the swizzled stages, two-stage K and V pipelines (mbarriers, CUTLASS PipelineAsync);
 //   warpgroups 1-2, consumers (224 registers): 64 query rows each; per KV tile
-//     S = Q K^T (WGMMA, both operands in shared memory), mask + online softmax
-//     in registers, O += P V (WGMMA, P from registers, V MN-major in shared
-//     memory).
+//     S = Q K^T (WGMMA, both operands in shared memory), mask + online softmax in
+//     registers (hopper_softmax.cuh), O += P V (WGMMA, P from registers, V MN-major in
+//     shared memory), with S(j+1) and P(j) V(j) in flight together (intra-warpgroup
+//     overlap); optional ping-pong between the two (KVATTN_HOPPER_PINGPONG=1).
 // k_descale and q_descale ride in the softmax scale, v_descale in the final
-// normalization (exact for per-(sequence, kv-head) descales).
+// normalization (exact for per-(sequence, kv-head) descales). Measurements and what
+// limits it: docs/perf-notes.md, "Session 2".
 #pragma once
 #include <cutlass/arch/reg_reconfig.h>
 

@@ -1,12 +1,12 @@
-// The producer warpgroup of the Hopper prefill kernel: streams the CTA's K/V
-// tiles from the paged cache into the shared-memory stages the consumers'
-// WGMMAs read, through a per-tile row table (block-table lookups one tile
-// ahead). 16-bit KV: cp.async straight into the swizzled stage. FP8 KV:
-// cp.async into a packed staging tile, then widened to fp16 into the stage, so
-// each FP8 value is converted once, off the consumers' critical path.
-// Completion: every producer thread arrives on the stage's full barrier after
-// its own writes (and a proxy fence: the tensor cores read through the async
-// proxy).
+// The producer warpgroup of the Hopper prefill kernel: streams the CTA's K/V tiles from
+// the paged cache into the shared-memory stages the consumers' WGMMAs read, through a
+// per-tile row table (block-table lookups one tile ahead).
+//   16-bit KV: cp.async straight into the swizzled stage; the stage's full barrier
+//     completes when every producer thread arrived and its copies landed
+//     (cp.async.mbarrier.arrive), so the producer never waits on data.
+//   FP8 KV: cp.async into a packed staging tile, then widened to fp16 into the stage by
+//     the producer (each FP8 value converted once, off the consumers' critical path);
+//     every thread fences (the tensor cores read through the async proxy) and arrives.
 #pragma once
 #include <cutlass/arch/barrier.h>
 
