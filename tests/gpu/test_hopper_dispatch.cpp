@@ -1,12 +1,16 @@
-// Host-only (runs without a GPU): which problems the Hopper prefill path takes.
+// Host-only (runs without a GPU): which problems the Hopper prefill path takes, and
+// the launch grid both prefill kernels share.
 // Anything it does not cover must fall back to the portable kernel, so a wrong
 // "yes" here would launch a kernel on a shape it was never built for.
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <string>
 
 #include "core/problem.h"
 #include "cuda/hopper/hopper_prefill.h"
+#include "cuda/prefill/prefill_instances.h"
+#include "kvattn/error.h"
 #include "kvattn/version.h"
 
 namespace {
@@ -53,8 +57,7 @@ TEST(HopperDispatch, CoversHeadDims64_128_256WithAlignedRows) {
 TEST(HopperDispatch, FallsBackForOtherShapes) {
   // Head dims without a Hopper instance.
   for (int d : {96, 192})
-    EXPECT_FALSE(kvattn::cuda::hopper_prefill_supports(aligned_problem(d, DType::kBFloat16, DType::kFloat8E4M3)))
-        << d;
+    EXPECT_FALSE(kvattn::cuda::hopper_prefill_supports(aligned_problem(d, DType::kBFloat16, DType::kFloat8E4M3))) << d;
   // Rows that are not 16-byte aligned (an odd token stride of an FP8 cache).
   AttentionProblem odd = aligned_problem(128, DType::kBFloat16, DType::kFloat8E4M3);
   odd.k_stride_token += 1;
@@ -65,6 +68,39 @@ TEST(HopperDispatch, FallsBackForOtherShapes) {
   EXPECT_FALSE(kvattn::cuda::hopper_prefill_supports(shifted));
   // Mixed 16-bit types.
   EXPECT_FALSE(kvattn::cuda::hopper_prefill_supports(aligned_problem(128, DType::kBFloat16, DType::kFloat16)));
+}
+
+}  // namespace
+
+namespace {
+
+// The grid both prefill launchers use: CUDA's limits become errors naming the argument.
+TEST(PrefillGrid, DimsAndLimits) {
+  kvattn::cuda::PrefillGrid g;
+  g.batch = 3;
+  g.num_q_heads = 32;
+  g.max_seqlen_q = 1000;
+  const dim3 d = kvattn::cuda::prefill_launch_dims(g, 128);
+  EXPECT_EQ(d.x, 96u);
+  EXPECT_EQ(d.y, 8u);  // ceil(1000 / 128)
+  g.max_seqlen_q = int64_t{65536} * 128;
+  try {
+    kvattn::cuda::prefill_launch_dims(g, 128);
+    ADD_FAILURE() << "no error for 65536 row tiles";
+  } catch (const kvattn::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("max_seqlen_q"), std::string::npos) << e.what();
+  }
+}
+
+TEST(PrefillGrid, NothingToLaunch) {
+  AttentionProblem p = aligned_problem(128, DType::kBFloat16, DType::kBFloat16);
+  kvattn::cuda::PrefillGrid g;
+  EXPECT_TRUE(kvattn::cuda::make_prefill_grid(p, true, g));
+  p.max_seqlen_q = 16;  // every sequence is short: the decode family's
+  EXPECT_FALSE(kvattn::cuda::make_prefill_grid(p, true, g));
+  EXPECT_TRUE(kvattn::cuda::make_prefill_grid(p, false, g));
+  p.total_q = 0;
+  EXPECT_FALSE(kvattn::cuda::make_prefill_grid(p, false, g));
 }
 
 }  // namespace
