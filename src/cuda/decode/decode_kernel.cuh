@@ -378,8 +378,8 @@ __global__ void __launch_bounds__(kThreads, decode_min_blocks_per_sm(D))
             widen_fp8x4<KV>(kw0[st], b00, b01);
             widen_fp8x4<KV>(kw1[st], b10, b11);
           }
-          mma_16816<MT>(s[0], a, b00, b01);
-          mma_16816<MT>(s[1], a, b10, b11);
+          MmaOp<MT>::run(s[0], a, b00, b01);
+          MmaOp<MT>::run(s[1], a, b10, b11);
         }
       }
 
@@ -451,8 +451,8 @@ __global__ void __launch_bounds__(kThreads, decode_min_blocks_per_sm(D))
         for (int x = 0; x < kWords; ++x) {
           if constexpr (KV == KvKind::k16Bit) {
             const int j = ld * (Shape::kVLoad / 2) + 2 * x;  // word x = columns j, j+1
-            mma_16816<MT>(o[j], pa, __byte_perm(w0[x], w1[x], 0x5410), __byte_perm(w2[x], w3[x], 0x5410));
-            mma_16816<MT>(o[j + 1], pa, __byte_perm(w0[x], w1[x], 0x7632), __byte_perm(w2[x], w3[x], 0x7632));
+            MmaOp<MT>::run(o[j], pa, __byte_perm(w0[x], w1[x], 0x5410), __byte_perm(w2[x], w3[x], 0x5410));
+            MmaOp<MT>::run(o[j + 1], pa, __byte_perm(w0[x], w1[x], 0x7632), __byte_perm(w2[x], w3[x], 0x7632));
           } else {
             const int j = ld * Shape::kVLoad + 4 * x;  // word x = columns j .. j+3
             // Pair the two keys' bytes per column, then widen the pairs.
@@ -462,13 +462,13 @@ __global__ void __launch_bounds__(kThreads, decode_min_blocks_per_sm(D))
             widen_fp8x4<KV>(__byte_perm(w2[x], w3[x], 0x5140), b1[0], b1[1]);
             widen_fp8x4<KV>(__byte_perm(w2[x], w3[x], 0x7362), b1[2], b1[3]);
 #pragma unroll
-            for (int e = 0; e < 4; ++e) mma_16816<MT>(o[j + e], pa, b0[e], b1[e]);
+            for (int e = 0; e < 4; ++e) MmaOp<MT>::run(o[j + e], pa, b0[e], b1[e]);
           }
         }
       }
     }
   }
-  cp_async_wait<0>();
+  cp_async_wait_group<0>();
   __syncthreads();  // KV stages are now free for the cross-warp reduction
 
   // ---- Merge the warps that share a row fragment (fixed order) ---------------

@@ -1,5 +1,6 @@
-// Small device helpers of the decode kernel: async copies, shared-memory
-// vector loads, the m16n8k16 tensor-core MMA, fp8 -> fp16 widening, packing.
+// Small device helpers of the decode kernel on top of cuda/common/ptx.h (cp.async,
+// mma.sync, packing): prefetch-hinted copies, run-time waits, shared-memory vector
+// loads, fp8 -> fp16 widening with the sm_80 descale fold.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -8,22 +9,15 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include "cuda/common/ptx.h"
 #include "cuda/decode/decode_params.h"
 
 namespace kvattn {
 namespace cuda {
 namespace decode {
 
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// 16-byte global -> shared copy that bypasses L1; src_bytes = 0 writes zeros.
-__device__ __forceinline__ void cp_async_16(void* dst, const void* src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
-               "r"(src_bytes));
-}
-// Same with an L2 prefetch-size hint (kPrefetch 64, 128 or 256 bytes; 0 = none):
+// A 16-byte cp.async (src_bytes = 0 writes zeros) with an L2 prefetch-size hint
+// (kPrefetch 64, 128 or 256 bytes; 0 = none):
 // the L2 fetches the whole aligned region on a miss, so a warp instruction
 // that touches only one sector of a line still brings the line in at once.
 template <int kPrefetch>
@@ -38,26 +32,20 @@ __device__ __forceinline__ void cp_async_16_pf(void* dst, const void* src, int s
     asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
                  "r"(src_bytes));
   } else {
-    cp_async_16(dst, src, src_bytes);
+    cp_async_16(smem_addr(dst), src, src_bytes);
   }
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int kPending>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
-}
-
 // cp.async.wait_group for a run-time count (an immediate in PTX); waiting for
 // fewer pending groups than asked is always safe, so large counts clamp down.
 __device__ __forceinline__ void cp_async_wait_dyn(int pending) {
   switch (pending) {
-    case 6: cp_async_wait<6>(); break;
-    case 5: cp_async_wait<5>(); break;
-    case 4: cp_async_wait<4>(); break;
-    case 3: cp_async_wait<3>(); break;
-    case 2: cp_async_wait<2>(); break;
-    case 1: cp_async_wait<1>(); break;
-    default: cp_async_wait<0>(); break;
+    case 6: cp_async_wait_group<6>(); break;
+    case 5: cp_async_wait_group<5>(); break;
+    case 4: cp_async_wait_group<4>(); break;
+    case 3: cp_async_wait_group<3>(); break;
+    case 2: cp_async_wait_group<2>(); break;
+    case 1: cp_async_wait_group<1>(); break;
+    default: cp_async_wait_group<0>(); break;
   }
 }
 
@@ -77,36 +65,6 @@ __device__ __forceinline__ void lds(uint32_t (&dst)[kBytes / 4], const uint8_t* 
     } else {
       dst[i] = *reinterpret_cast<const uint32_t*>(src + 4 * i);
     }
-  }
-}
-
-// D += A * B for one m16n8k16 tile, fp32 accumulate; MT is the 16-bit input type.
-template <typename MT>
-__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  if constexpr (std::is_same<MT, __half>::value) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  } else {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-}
-
-// Two floats -> packed 16-bit pair (lo in the low half), round to nearest even.
-template <typename MT>
-__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
-  if constexpr (std::is_same<MT, __half>::value) {
-    const __half2 h = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<const uint32_t*>(&h);
-  } else {
-    const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<const uint32_t*>(&h);
   }
 }
 

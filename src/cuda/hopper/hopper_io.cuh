@@ -1,8 +1,7 @@
-// The consumer warpgroups' own global <-> shared traffic: each loads its 64 Q
-// rows into the swizzled Q tile (bf16 q with FP8 KV: rewritten per row as
-// fp16 x 2^c, see q_tile_to_half in prefill_loads.cuh for the exactness
-// argument) and at the end writes its O rows and LSE, staged through the same
-// rows of the Q tile so that global stores are whole 16-byte chunks.
+// The consumer warpgroups' own global <-> shared traffic: each loads its 64 Q rows
+// into the swizzled Q tile (bf16 q with FP8 KV: rewritten per row as fp16 x 2^c,
+// HalfRescale in prefill_loads.cuh) and at the end writes its O rows and LSE, staged
+// through the same rows of the Q tile so that global stores are whole 16-byte chunks.
 #pragma once
 #include <cutlass/arch/barrier.h>
 
@@ -12,6 +11,7 @@
 #include "cuda/hopper/hopper_softmax.cuh"
 #include "cuda/hopper/hopper_traits.h"
 #include "cuda/prefill/prefill_epilogue.cuh"
+#include "cuda/prefill/prefill_loads.cuh"
 #include "cuda/prefill/prefill_params.h"
 
 namespace kvattn {
@@ -42,29 +42,18 @@ __device__ __forceinline__ void load_q_rows(const PrefillParams& p, uint32_t sq,
       w[i] = valid ? __ldg(reinterpret_cast<const uint4*>(q + (q_row0 + r) * p.q_stride_token + c * 8))
                    : make_uint4(0u, 0u, 0u, 0u);
     }
-    if constexpr (Traits::kQToHalf) {
-      uint32_t mag2 = 0;  // bf16 magnitudes order as integers
+    if constexpr (Traits::kQToHalf) {  // HalfRescale (prefill_loads.cuh), 8 threads per row
+      uint32_t mag2 = 0;
 #pragma unroll
-      for (int i = 0; i < kPerThread; ++i) {
-        mag2 = __vmaxu2(mag2, w[i].x & 0x7fff7fffu);
-        mag2 = __vmaxu2(mag2, w[i].y & 0x7fff7fffu);
-        mag2 = __vmaxu2(mag2, w[i].z & 0x7fff7fffu);
-        mag2 = __vmaxu2(mag2, w[i].w & 0x7fff7fffu);
-      }
+      for (int i = 0; i < kPerThread; ++i) mag2 = HalfRescale::max_magnitude(mag2, w[i]);
       uint32_t mag = max(mag2 & 0xffffu, mag2 >> 16);
 #pragma unroll
       for (int off = 1; off < 8; off *= 2) mag = max(mag, __shfl_xor_sync(0xffffffffu, mag, off));
-      const int biased_exp = static_cast<int>(mag >> 7);
-      const int c = (mag == 0 || biased_exp == 0xff) ? 0 : min(100, max(-100, 141 - biased_exp));
-      const float up = __int_as_float((127 + c) << 23);
+      const int c = HalfRescale::exponent(mag);
+      const float up = HalfRescale::up(c);
 #pragma unroll
-      for (int i = 0; i < kPerThread; ++i) {
-        uint32_t* words = reinterpret_cast<uint32_t*>(&w[i]);
-#pragma unroll
-        for (int e = 0; e < 4; ++e)
-          words[e] = pack2<__half>(__uint_as_float(words[e] << 16) * up, __uint_as_float(words[e] & 0xffff0000u) * up);
-      }
-      if (wtid % 8 == 0) row_factor[r] = __int_as_float((127 - c) << 23);
+      for (int i = 0; i < kPerThread; ++i) w[i] = HalfRescale::convert(w[i], up);
+      if (wtid % 8 == 0) row_factor[r] = HalfRescale::factor(c);
     }
 #pragma unroll
     for (int i = 0; i < kPerThread; ++i)

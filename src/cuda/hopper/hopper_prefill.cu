@@ -7,6 +7,7 @@
 #include "cuda/common/routing.h"
 #include "cuda/hopper/hopper_instances.h"
 #include "cuda/hopper/hopper_prefill.h"
+#include "cuda/prefill/prefill.h"
 #include "cuda/prefill/prefill_params.h"
 #include "kvattn/error.h"
 
@@ -19,7 +20,7 @@ bool hopper_prefill_supports(const AttentionProblem& p) {
   const bool q_ok = p.q_dtype == DType::kBFloat16 || p.q_dtype == DType::kFloat16;
   const bool fp8 = p.kv_dtype == DType::kFloat8E4M3 || p.kv_dtype == DType::kFloat8E5M2;
   const bool kv_ok = fp8 || p.kv_dtype == p.q_dtype;
-  return head_dim_ok && q_ok && kv_ok && make_prefill_params(p, false).aligned16;
+  return head_dim_ok && q_ok && kv_ok && prefill_rows_aligned16(p);
 #else
   (void)p;
   return false;

@@ -17,18 +17,6 @@ namespace {
 bool is_aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
 bool stride_aligned16(int64_t stride, int elem_bytes) { return (stride * elem_bytes) % 16 == 0; }
 
-// True when every row start the kernel copies with 16-byte accesses is 16-byte aligned.
-bool rows_aligned16(const AttentionProblem& p) {
-  const int qb = dtype_size(p.q_dtype), kb = dtype_size(p.kv_dtype);
-  bool ok = is_aligned16(p.q) && is_aligned16(p.out) && is_aligned16(p.k) && is_aligned16(p.v);
-  ok = ok && stride_aligned16(p.q_stride_token, qb) && stride_aligned16(p.q_stride_head, qb);
-  ok = ok && stride_aligned16(p.out_stride_token, qb) && stride_aligned16(p.out_stride_head, qb);
-  ok = ok && stride_aligned16(p.k_stride_token, kb) && stride_aligned16(p.k_stride_head, kb);
-  ok = ok && stride_aligned16(p.v_stride_token, kb) && stride_aligned16(p.v_stride_head, kb);
-  if (p.paged) ok = ok && stride_aligned16(p.k_stride_block, kb) && stride_aligned16(p.v_stride_block, kb);
-  return ok && (p.head_dim * qb) % 16 == 0 && (p.head_dim * kb) % 16 == 0;
-}
-
 template <class QT>
 void dispatch_head_dim(const AttentionProblem& p, const PrefillParams& params, const PrefillGrid& grid,
                        cudaStream_t stream, bool fp8) {
@@ -49,6 +37,18 @@ void dispatch_head_dim(const AttentionProblem& p, const PrefillParams& params, c
 }
 
 }  // namespace
+
+// True when every row start the kernel copies with 16-byte accesses is 16-byte aligned.
+bool prefill_rows_aligned16(const AttentionProblem& p) {
+  const int qb = dtype_size(p.q_dtype), kb = dtype_size(p.kv_dtype);
+  bool ok = is_aligned16(p.q) && is_aligned16(p.out) && is_aligned16(p.k) && is_aligned16(p.v);
+  ok = ok && stride_aligned16(p.q_stride_token, qb) && stride_aligned16(p.q_stride_head, qb);
+  ok = ok && stride_aligned16(p.out_stride_token, qb) && stride_aligned16(p.out_stride_head, qb);
+  ok = ok && stride_aligned16(p.k_stride_token, kb) && stride_aligned16(p.k_stride_head, kb);
+  ok = ok && stride_aligned16(p.v_stride_token, kb) && stride_aligned16(p.v_stride_head, kb);
+  if (p.paged) ok = ok && stride_aligned16(p.k_stride_block, kb) && stride_aligned16(p.v_stride_block, kb);
+  return ok && (p.head_dim * qb) % 16 == 0 && (p.head_dim * kb) % 16 == 0;
+}
 
 PrefillParams make_prefill_params(const AttentionProblem& p, bool skip_short_queries) {
   PrefillParams r;
@@ -90,7 +90,7 @@ PrefillParams make_prefill_params(const AttentionProblem& p, bool skip_short_que
   r.sinks_stride = p.sinks_stride;
   r.skip_short_queries = skip_short_queries;
   r.kv_e5m2 = p.kv_dtype == DType::kFloat8E5M2;
-  r.aligned16 = rows_aligned16(p);
+  r.aligned16 = prefill_rows_aligned16(p);
   return r;
 }
 

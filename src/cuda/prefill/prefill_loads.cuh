@@ -163,12 +163,39 @@ __device__ __forceinline__ void widen_kv_tile(uint32_t k_dst, uint32_t v_dst, ui
   widen_fp8_tile<Traits, kFormat>(v_dst, v_src, tid);
 }
 
-// bf16 q with FP8 KV: rewrites the staged bf16 Q tile in place as fp16 * 2^c, c
-// per row such that the row's largest |q| lands in [2^14, 2^15) (clamped to
-// |c| <= 100; c = 0 for all-zero rows and rows holding Inf/NaN). Every bf16 value
-// of the row that is >= 2^-31 of the row max is exact in fp16 then (8 significant
-// bits, fp16 subnormal step 2^-24); smaller ones round with an error < 2^-39 of
-// the max. row_factor[r] = 2^-c, to be folded into that row's logit scale.
+// bf16 q with FP8 KV: a Q row is rewritten as fp16 * 2^c, c such that the row's
+// largest |q| lands in [2^14, 2^15) (clamped to |c| <= 100; c = 0 for all-zero rows
+// and rows holding Inf/NaN). Every bf16 value of the row that is >= 2^-31 of the row
+// max is exact in fp16 then (8 significant bits, fp16 subnormal step 2^-24); smaller
+// ones round with an error < 2^-39 of the max. The row's factor 2^-c is folded into
+// its logit scale. Shared by the portable and the Hopper kernels.
+struct HalfRescale {
+  // Running max of bf16 magnitudes (bits; they order as integers) over 8 values,
+  // kept per 16-bit half of `mag2`.
+  static __device__ __forceinline__ uint32_t max_magnitude(uint32_t mag2, uint4 w) {
+    mag2 = __vmaxu2(mag2, w.x & 0x7fff7fffu);
+    mag2 = __vmaxu2(mag2, w.y & 0x7fff7fffu);
+    mag2 = __vmaxu2(mag2, w.z & 0x7fff7fffu);
+    return __vmaxu2(mag2, w.w & 0x7fff7fffu);
+  }
+  // c for a row whose largest magnitude (bf16 bits) is `mag`.
+  static __device__ __forceinline__ int exponent(uint32_t mag) {
+    const int biased_exp = static_cast<int>(mag >> 7);  // max |q| in [2^(e-127), 2^(e-126))
+    return (mag == 0 || biased_exp == 0xff) ? 0 : min(100, max(-100, 141 - biased_exp));
+  }
+  static __device__ __forceinline__ float up(int c) { return __int_as_float((127 + c) << 23); }
+  static __device__ __forceinline__ float factor(int c) { return __int_as_float((127 - c) << 23); }
+  // 8 bf16 -> 8 fp16 times `up` (2^c), element order kept.
+  static __device__ __forceinline__ uint4 convert(uint4 w, float up) {
+    uint32_t* words = reinterpret_cast<uint32_t*>(&w);
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+      words[i] = pack2<__half>(__uint_as_float(words[i] << 16) * up, __uint_as_float(words[i] & 0xffff0000u) * up);
+    return w;
+  }
+};
+
+// Rewrites the staged bf16 Q tile in place (HalfRescale); row_factor[r] = 2^-c.
 template <class Traits>
 __device__ __forceinline__ void q_tile_to_half(uint32_t sq, float* row_factor, int tid) {
   constexpr int kThreadsPerRow = Traits::kThreads / Traits::kBlockM;
@@ -177,32 +204,17 @@ __device__ __forceinline__ void q_tile_to_half(uint32_t sq, float* row_factor, i
   const int r = tid / kThreadsPerRow;
   const uint32_t base = sq + r * Traits::kRow16Bytes + (tid % kThreadsPerRow) * kChunks * 16;
 
-  uint32_t mag2 = 0;  // max |bits| of the low and high halves, bf16 magnitudes order as integers
+  uint32_t mag2 = 0;
 #pragma unroll
-  for (int c = 0; c < kChunks; ++c) {
-    const uint4 w = lds128(base + c * 16);
-    mag2 = __vmaxu2(mag2, w.x & 0x7fff7fffu);
-    mag2 = __vmaxu2(mag2, w.y & 0x7fff7fffu);
-    mag2 = __vmaxu2(mag2, w.z & 0x7fff7fffu);
-    mag2 = __vmaxu2(mag2, w.w & 0x7fff7fffu);
-  }
+  for (int c = 0; c < kChunks; ++c) mag2 = HalfRescale::max_magnitude(mag2, lds128(base + c * 16));
   uint32_t mag = max(mag2 & 0xffffu, mag2 >> 16);
 #pragma unroll
   for (int off = 1; off < kThreadsPerRow; off *= 2) mag = max(mag, __shfl_xor_sync(0xffffffffu, mag, off));
-  const int biased_exp = static_cast<int>(mag >> 7);  // max |q| in [2^(e-127), 2^(e-126))
-  const int c = (mag == 0 || biased_exp == 0xff) ? 0 : min(100, max(-100, 141 - biased_exp));
-  const float up = __int_as_float((127 + c) << 23);
-
+  const int c = HalfRescale::exponent(mag);
+  const float up = HalfRescale::up(c);
 #pragma unroll
-  for (int c16 = 0; c16 < kChunks; ++c16) {
-    uint4 w = lds128(base + c16 * 16);
-    uint32_t* words = reinterpret_cast<uint32_t*>(&w);
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-      words[i] = pack2<__half>(__uint_as_float(words[i] << 16) * up, __uint_as_float(words[i] & 0xffff0000u) * up);
-    sts128(base + c16 * 16, w);
-  }
-  if (tid % kThreadsPerRow == 0) row_factor[r] = __int_as_float((127 - c) << 23);
+  for (int c16 = 0; c16 < kChunks; ++c16) sts128(base + c16 * 16, HalfRescale::convert(lds128(base + c16 * 16), up));
+  if (tid % kThreadsPerRow == 0) row_factor[r] = HalfRescale::factor(c);
 }
 
 }  // namespace cuda
