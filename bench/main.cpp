@@ -78,6 +78,13 @@ int main(int argc, char** argv) {
       kb::run_gpu(opts, workloads, report);
 #endif
     } else {
+      // CPU mode times the CPU backend only: naming a CUDA backend is a mistake, not a no-op.
+      for (const kb::BackendChoice& b : opts.backends)
+        if (b.backend != kvattn::Backend::kAuto) {
+          std::cerr << "kvattn-bench: --backend: expected auto in CPU mode (" << why_cpu << "), got "
+                    << (b.backend == kvattn::Backend::kCudaHopper ? "hopper" : "portable") << "\n";
+          return 2;
+        }
       report.mode = "cpu";
       report.gpu = "cpu";
       report.cpu_threads = cpu_threads();

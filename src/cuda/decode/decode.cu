@@ -6,6 +6,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <initializer_list>
 #include <string>
@@ -69,20 +70,30 @@ DecodeVariant parse_variant(const char* text) {
     if (end == std::string::npos) end = all.size();
     const std::string item = all.substr(at, end - at);
     at = end + 1;
+    if (item.empty()) continue;
     const size_t eq = item.find('=');
-    if (eq == std::string::npos) continue;
-    const std::string key = item.substr(0, eq), val = item.substr(eq + 1);
+    const std::string key = item.substr(0, eq), val = eq == std::string::npos ? "" : item.substr(eq + 1);
     const int num = std::atoi(val.c_str());
-    if (key == "copy") {
-      if (val == "rows" || val == "1") v.copy_mode = decode::kCopyRows;
-      if (val == "pairs" || val == "0") v.copy_mode = decode::kCopyPairs;
-    } else if (key == "stages") {
+    bool ok = true;
+    if (key == "copy" && (val == "rows" || val == "1")) {
+      v.copy_mode = decode::kCopyRows;
+    } else if (key == "copy" && (val == "pairs" || val == "0")) {
+      v.copy_mode = decode::kCopyPairs;
+    } else if (key == "stages" && !val.empty()) {
       v.stages = std::clamp(num, 0, decode::kMaxStages);
-    } else if (key == "prefetch") {
-      if (num == 0 || num == 128 || num == 256) v.prefetch = num;
-    } else if (key == "splits") {
+    } else if (key == "prefetch" && (val == "0" || val == "128" || val == "256")) {
+      v.prefetch = num;
+    } else if (key == "splits" && !val.empty()) {
       v.splits = std::clamp(num, 0, kMaxSplits);
+    } else {
+      ok = false;
     }
+    // A tuning knob: a typo must not silently time the default.
+    if (!ok)
+      std::fprintf(stderr,
+                   "kvattn: KVATTN_DECODE_VARIANT: ignoring '%s' (expected copy=rows|pairs, stages=N, "
+                   "prefetch=0|128|256, splits=N)\n",
+                   item.c_str());
   }
   return v;
 }

@@ -1,5 +1,6 @@
 // launch_prefill_hopper: picks the kernel instance for (head dim, q dtype, KV
 // kind).
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -35,6 +36,8 @@ namespace {
 bool ping_pong_enabled() {
   static const bool enabled = [] {
     const char* v = std::getenv("KVATTN_HOPPER_PINGPONG");
+    if (v != nullptr && std::strcmp(v, "0") != 0 && std::strcmp(v, "1") != 0)
+      std::fprintf(stderr, "kvattn: KVATTN_HOPPER_PINGPONG: expected 0 or 1, got '%s' (ping-pong stays off)\n", v);
     return v != nullptr && std::strcmp(v, "1") == 0;
   }();
   return enabled;
