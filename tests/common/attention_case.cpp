@@ -192,4 +192,10 @@ AttentionCase sample_case(const CaseSpace& sp, Rng& rng) {
   return c;
 }
 
+void cycle_kv_packing(AttentionCase& c, int i) {
+  const KvPacking packings[] = {KvPacking::kSeparate, KvPacking::kBlockInterleaved, KvPacking::kTokenInterleaved};
+  c.kv_packing = packings[i % 3];
+  if (!c.paged && c.kv_packing == KvPacking::kBlockInterleaved) c.kv_packing = KvPacking::kTokenInterleaved;
+}
+
 }  // namespace kvtest

@@ -119,6 +119,10 @@ SeqLens sample_seq(Rng& rng, int max_q_len, int max_kv_len);
 
 AttentionCase sample_case(const CaseSpace& space, Rng& rng);
 
+// Gives case number i the i-th of separate / block-interleaved / token-interleaved
+// K/V packing (block interleaving needs a paged cache: contiguous cases get token).
+void cycle_kv_packing(AttentionCase& c, int i);
+
 // Halves lengths until c.work() <= max_work.
 void fit_work(AttentionCase& c, double max_work);
 

@@ -27,9 +27,7 @@ TEST(CpuAttentionLayouts, NonContiguousStridesAndInterleavedKv) {
     CaseSpace s;
     s.strided_chance = 1.0;
     AttentionCase c = sample_case(s, rng);
-    const KvPacking packings[] = {KvPacking::kSeparate, KvPacking::kBlockInterleaved, KvPacking::kTokenInterleaved};
-    c.kv_packing = packings[i % 3];
-    if (!c.paged && c.kv_packing == KvPacking::kBlockInterleaved) c.kv_packing = KvPacking::kTokenInterleaved;
+    cycle_kv_packing(c, i);
     return c;
   });
 }

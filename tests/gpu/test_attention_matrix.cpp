@@ -248,9 +248,7 @@ TEST(GpuAttentionLayouts, NonContiguousStridesAndInterleavedKv) {
     CaseSpace s = gpu_space();
     s.strided_chance = 1.0;
     AttentionCase c = sample_case(s, rng);
-    const KvPacking packings[] = {KvPacking::kSeparate, KvPacking::kBlockInterleaved, KvPacking::kTokenInterleaved};
-    c.kv_packing = packings[i % 3];
-    if (!c.paged && c.kv_packing == KvPacking::kBlockInterleaved) c.kv_packing = KvPacking::kTokenInterleaved;
+    cycle_kv_packing(c, i);
     return c;
   });
 }

@@ -165,14 +165,25 @@ void run_graph_replays(const GraphPlan& plan, Rng& rng, int replays) {
   cudaGraphDestroy(graph);
 }
 
-TEST(GpuAttentionGraph, DecodeBatchReplaysWithChangingLengths) {
-  KVT_REQUIRE_GPU();
+// Runs the current test's graph cases: make_plan(i, rng) draws case i's plan from
+// its own seeded stream, then the plan is captured once and replayed 4 times.
+template <class MakePlan>
+void run_graph_cases(int count, MakePlan make_plan) {
   const std::string test = current_test_name();
-  const int count = case_count(4, 2);
   for (int i = 0; i < count; ++i) {
     if (!case_selected(i)) continue;
     const uint64_t seed = case_seed(test, i);
     Rng rng(seed);
+    const GraphPlan plan = make_plan(i, rng);
+    SCOPED_TRACE("graph case " + std::to_string(i) + " (seed " + hex(seed) + "), base: " + plan.base.describe() +
+                 "\n  " + replay_hint(test, i));
+    run_graph_replays(plan, rng, 4);
+  }
+}
+
+TEST(GpuAttentionGraph, DecodeBatchReplaysWithChangingLengths) {
+  KVT_REQUIRE_GPU();
+  run_graph_cases(case_count(4, 2), [](int i, Rng& rng) {
     GraphPlan plan;
     plan.base = base_case(rng);
     plan.base.num_splits = (i % 2) ? 3 : 0;
@@ -186,20 +197,13 @@ TEST(GpuAttentionGraph, DecodeBatchReplaysWithChangingLengths) {
         s.push_back({r.chance(0.1) ? 0 : 1, r.chance(0.1) ? 0 : r.uniform_int(1, 3000)});  // q_len 0 = padded slot
       return s;
     };
-    SCOPED_TRACE("graph case " + std::to_string(i) + " (seed " + hex(seed) + "), base: " + plan.base.describe() +
-                 "\n  " + replay_hint(test, i));
-    run_graph_replays(plan, rng, 4);
-  }
+    return plan;
+  });
 }
 
 TEST(GpuAttentionGraph, MixedBatchReplaysWithChangingLengths) {
   KVT_REQUIRE_GPU();
-  const std::string test = current_test_name();
-  const int count = case_count(4, 2);
-  for (int i = 0; i < count; ++i) {
-    if (!case_selected(i)) continue;
-    const uint64_t seed = case_seed(test, i);
-    Rng rng(seed);
+  run_graph_cases(case_count(4, 2), [](int i, Rng& rng) {
     GraphPlan plan;
     plan.base = base_case(rng);
     plan.base.num_splits = (i % 2) ? 0 : 7;
@@ -226,10 +230,8 @@ TEST(GpuAttentionGraph, MixedBatchReplaysWithChangingLengths) {
       }
       return s;
     };
-    SCOPED_TRACE("graph case " + std::to_string(i) + " (seed " + hex(seed) + "), base: " + plan.base.describe() +
-                 "\n  " + replay_hint(test, i));
-    run_graph_replays(plan, rng, 4);
-  }
+    return plan;
+  });
 }
 
 }  // namespace
