@@ -125,6 +125,15 @@ void require_known_device(const TensorView& view, const char* arg) {
   if (!known) fail(ErrorCode::kInvalidArgument, arg, "device cpu or cuda:<n> with n >= 0", device_str(view.device));
 }
 
+void require_float_token_heads(const TensorView& view, const char* arg, const char* layout, const char* heads) {
+  require_rank(view, arg, 3, layout);
+  require_dtype(view, arg, {DType::kFloat32, DType::kFloat16, DType::kBFloat16});
+  require_last_dim_contiguous(view, arg);
+  require_known_device(view, arg);
+  if (view.shape[1] > INT32_MAX || view.shape[2] > INT32_MAX)
+    fail(ErrorCode::kInvalidArgument, arg, std::string(heads) + " and D below 2^31", shape_str(view));
+}
+
 void require_same_device(const TensorView& view, const char* arg, Device device, const char* ref_arg) {
   if (!same_device(view.device, device))
     fail(ErrorCode::kInvalidArgument, arg, "device " + device_str(device) + " (" + ref_arg + "'s device)",

@@ -54,6 +54,11 @@ void require_contiguous_1d(const TensorView& view, const char* arg);
 // A CPU device, or a CUDA device with a non-negative ordinal.
 void require_known_device(const TensorView& view, const char* arg);
 
+// A [T, H, D] fp32/fp16/bf16 tensor of rows of heads (merge output, cache-write
+// key): rank 3 (`layout` names the dims in the message), a float dtype, the last dim
+// contiguous, a known device, H and D below 2^31 ("<heads> and D below 2^31").
+void require_float_token_heads(const TensorView& view, const char* arg, const char* layout, const char* heads);
+
 // view is on `device`, the device of argument `ref_arg`.
 void require_same_device(const TensorView& view, const char* arg, Device device, const char* ref_arg);
 

@@ -84,12 +84,7 @@ KvCacheDType parse_kv_cache_dtype(const std::string& name) {
 
 CacheWriteProblem make_cache_write_problem(const CacheWriteArgs& a) {
   const TensorView& key = a.key;
-  require_rank(key, "key", 3, "[T, Hkv, D]");
-  require_dtype(key, "key", {DType::kFloat32, DType::kFloat16, DType::kBFloat16});
-  require_last_dim_contiguous(key, "key");
-  require_known_device(key, "key");
-  if (key.shape[1] > kInt32Max || key.shape[2] > kInt32Max)
-    fail(ErrorCode::kInvalidArgument, "key", "Hkv and D below 2^31", shape_str(key));
+  require_float_token_heads(key, "key", "[T, Hkv, D]", "Hkv");
   const bool fp8 = a.kv_cache_dtype != KvCacheDType::kAuto;
   // Absent required views fail their rank check below; scales are checked with their form.
   const struct {

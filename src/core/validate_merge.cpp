@@ -13,7 +13,6 @@ namespace {
 
 using namespace check;
 
-constexpr int64_t kInt32Max = INT32_MAX;
 
 // An attention output [T, H, D] with output's dtype and shape.
 void check_partial(const TensorView& t, const char* name, const TensorView& output) {
@@ -34,12 +33,7 @@ void check_lse(const TensorView& t, const char* name, const TensorView& output) 
 
 MergeProblem make_merge_problem(const MergeArgs& a) {
   const TensorView& out = a.output;
-  require_rank(out, "output", 3, "[T, H, D]");
-  require_dtype(out, "output", {DType::kFloat32, DType::kFloat16, DType::kBFloat16});
-  require_last_dim_contiguous(out, "output");
-  require_known_device(out, "output");
-  if (out.shape[1] > kInt32Max || out.shape[2] > kInt32Max)
-    fail(ErrorCode::kInvalidArgument, "output", "H and D below 2^31", shape_str(out));
+  require_float_token_heads(out, "output", "[T, H, D]", "H");
   const struct {
     const TensorView* view;
     const char* name;
