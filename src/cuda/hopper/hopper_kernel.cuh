@@ -96,7 +96,11 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) hopper_prefill_kernel(con
   const int64_t q_row0 = tile.q_row0;
   const int hk = h / p.group_size;
 
-  const int wg = threadIdx.x / 128;
+  // Warpgroup index broadcast from lane 0 (a shuffle): ptxas then knows it is
+  // warp-uniform, and so is every branch derived from it. With threadIdx.x / 128
+  // it could not prove that and serialized every WGMMA (ptxas C7518, "WG.DP in
+  // divergent path").
+  const int wg = cutlass::canonical_warp_group_idx();
   typename Pipeline::Params pipe_params;
   pipe_params.role = wg == 0 ? Pipeline::ThreadCategory::Producer : Pipeline::ThreadCategory::Consumer;
   pipe_params.producer_arv_count = 128;
@@ -125,7 +129,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) hopper_prefill_kernel(con
 
   cutlass::arch::warpgroup_reg_alloc<Traits::kConsumerRegs>();
   const int ctid = threadIdx.x - 128;  // 0..255 over both consumer warpgroups
-  const int cwg = ctid / 128;          // consumer warpgroup: rows [64 cwg, 64 cwg + 64)
+  const int cwg = wg - 1;              // consumer warpgroup: rows [64 cwg, 64 cwg + 64)
   const int wtid = ctid % 128, lane = wtid % 32, warp = wtid / 32;
   const uint32_t sq = sbase + Traits::kOffQ;
   float* const row_factor = reinterpret_cast<float*>(smem + Traits::kOffRowFactor);
@@ -185,53 +189,106 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) hopper_prefill_kernel(con
     for (int k = 0; k < size(tSrS); ++k) tOrP(k) = static_cast<MmaT>(tSrS(k));
   };
 
-  // One slot per KV tile plus one: slot j issues S(j) = Q K(j)^T (if this warpgroup
-  // sees tile j) and O += P(j-1) V(j-1) (if it saw tile j-1) back to back; the
-  // softmax of S(j) runs while the P V product is still on the tensor cores, and O
-  // is rescaled once that product is done (intra-warpgroup overlap). With ping-pong
-  // the two warpgroups take turns issuing (named barriers), so one's softmax
-  // overlaps the other's products instead of both idling the tensor cores at once.
-  // Every warpgroup waits on and releases every stage in order, seen or not.
+  // One slot per KV tile plus one. Slot j issues S(j) = Q K(j)^T and O += P(j-1) V(j-1)
+  // back to back; the softmax of S(j) runs while the P V product is still on the
+  // tensor cores, and O is rescaled once it is done (intra-warpgroup overlap). The
+  // tiles this warpgroup sees, [j_lo, j_hi), run as a first slot (S only), steady
+  // slots (both products) and a last slot (P V only), so no WGMMA or wait sits
+  // under a data-dependent branch: ptxas serializes WGMMAs whose in-flight
+  // accumulators it cannot track (C7514). Tiles outside the range are waited on
+  // and released without math, so both consumers walk the same pipeline states.
+  // With ping-pong the two warpgroups take turns issuing (named barriers, one turn
+  // per slot, n_tiles + 1 turns each), so one's softmax overlaps the other's products.
   const bool ping_pong = p.hopper_ping_pong;
+  const bool softmax_on = !(p.hopper_experiment & kHopperNoSoftmax);
   if (ping_pong && cwg == 1) scheduler_arrive(0);  // warpgroup 0 issues first
-  bool have_p = false;                             // P of the previous tile waits for its P V product
-  float alpha[2];
-  for (int j = 0; j <= n_tiles; ++j) {
-    const bool last_slot = j == n_tiles;
-    const bool seen = !last_slot && j >= j_lo && j < j_hi;
-    if (!last_slot) pipe_k.consumer_wait(k_state);
-    if (j > 0) pipe_v.consumer_wait(v_state);
+  int turns = 0;                                   // ping-pong turns taken
+  const auto turn_begin = [&] {
     if (ping_pong) scheduler_sync(cwg);
-    if (seen) warpgroup_gemm_issue<true, false>(mma_qk, tSrQ, tSrK(_, _, _, k_state.index()), tSrS);
-    if (have_p) warpgroup_gemm_issue<false, true>(mma_pv, tOrP, tOrV(_, _, _, v_state.index()), tOrO);
-    if (ping_pong && !(cwg == 1 && last_slot)) scheduler_arrive(1 - cwg);
-    if (seen) {
-      if (have_p)
-        cute::warpgroup_wait<1>();  // S(j) done; P(j-1) V(j-1) may still run
-      else
-        cute::warpgroup_wait<0>();
-      settle(tSrS);
-    }
-    if (!last_slot) {
-      pipe_k.consumer_release(k_state);
-      ++k_state;
-    }
-    const bool rescale = seen && softmax_tile(j, alpha);
-    if (have_p) {
-      cute::warpgroup_wait<0>();
-      settle(tOrO);
-      settle(tOrP);
-    }
-    if (j > 0) {
+  };
+  const auto turn_end = [&] {
+    // Warpgroup 1's last turn hands nothing on: warpgroup 0 has finished.
+    if (ping_pong && !(cwg == 1 && turns == n_tiles)) scheduler_arrive(1 - cwg);
+    ++turns;
+  };
+  const auto skip_k = [&] {
+    pipe_k.consumer_wait(k_state);
+    pipe_k.consumer_release(k_state);
+    ++k_state;
+  };
+  const auto skip_v = [&] {
+    pipe_v.consumer_wait(v_state);
+    pipe_v.consumer_release(v_state);
+    ++v_state;
+  };
+
+  // Slots [0, j_lo]: tiles before the range (K(j), V(j - 1) released unread).
+  for (int j = 0; j < j_lo; ++j) {
+    turn_begin();
+    turn_end();
+    skip_k();
+    if (j > 0) skip_v();
+  }
+  if (j_lo < j_hi) {
+    float alpha[2];
+    // First slot: S(j_lo) only; V(j_lo - 1) released unread.
+    pipe_k.consumer_wait(k_state);
+    if (j_lo > 0) pipe_v.consumer_wait(v_state);
+    turn_begin();
+    warpgroup_gemm_issue<true, false>(mma_qk, tSrQ, tSrK(_, _, _, k_state.index()), tSrS);
+    turn_end();
+    cute::warpgroup_wait<0>();
+    settle(tSrS);
+    pipe_k.consumer_release(k_state);
+    ++k_state;
+    if (j_lo > 0) {
       pipe_v.consumer_release(v_state);
       ++v_state;
     }
-    if (seen) {
-      // Seen tiles are contiguous: without a pending P V this is the first, O is zero.
-      if (have_p && rescale) FragSoftmax::rescale(tOrO, alpha);
+    if (softmax_on) softmax_tile(j_lo, alpha);  // O is zero: nothing to rescale
+    to_p();
+    // Steady slots: S(j) and P(j-1) V(j-1) in flight together.
+    for (int j = j_lo + 1; j < j_hi; ++j) {
+      pipe_k.consumer_wait(k_state);
+      pipe_v.consumer_wait(v_state);
+      turn_begin();
+      warpgroup_gemm_issue<true, false>(mma_qk, tSrQ, tSrK(_, _, _, k_state.index()), tSrS);
+      warpgroup_gemm_issue<false, true>(mma_pv, tOrP, tOrV(_, _, _, v_state.index()), tOrO);
+      turn_end();
+      cute::warpgroup_wait<1>();  // S(j) done; P(j-1) V(j-1) may still run
+      settle(tSrS);
+      pipe_k.consumer_release(k_state);
+      ++k_state;
+      const bool rescale = softmax_on && softmax_tile(j, alpha);
+      cute::warpgroup_wait<0>();
+      settle(tOrO);
+      settle(tOrP);
+      pipe_v.consumer_release(v_state);
+      ++v_state;
+      if (rescale) FragSoftmax::rescale(tOrO, alpha);
       to_p();
     }
-    have_p = seen;
+    // Last slot of the range: P(j_hi - 1) V(j_hi - 1) only (K(j_hi) released unread).
+    if (j_hi < n_tiles) pipe_k.consumer_wait(k_state);
+    pipe_v.consumer_wait(v_state);
+    turn_begin();
+    warpgroup_gemm_issue<false, true>(mma_pv, tOrP, tOrV(_, _, _, v_state.index()), tOrO);
+    turn_end();
+    cute::warpgroup_wait<0>();
+    settle(tOrO);
+    if (j_hi < n_tiles) {
+      pipe_k.consumer_release(k_state);
+      ++k_state;
+    }
+    pipe_v.consumer_release(v_state);
+    ++v_state;
+  }
+  // Slots after the range (or every slot when this warpgroup sees no tile).
+  for (int j = j_hi + (j_lo < j_hi ? 1 : 0); j <= n_tiles; ++j) {
+    turn_begin();
+    turn_end();
+    if (j < n_tiles) skip_k();
+    if (j > 0) skip_v();
   }
 
   write_output<Traits>(p, tOrO, softmax, mult, p.v_descale.at(b, hk), sq, q_row0, rows_valid, h, cwg, wtid);

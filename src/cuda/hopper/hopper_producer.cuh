@@ -161,17 +161,43 @@ struct Producer {
       // The stage's full barrier completes when every producer thread arrived and
       // (cp.async.mbarrier.arrive) its copies landed: the producer never waits on data.
       using KvT = typename Traits::QT;
-      for (int j = 0; j < n_tiles; ++j) {
-        const int ahead = (tid < kBlockN && j + 2 < n_tiles) ? block_of(j + 2) : -1;
+      const bool copy = !(p.hopper_experiment & kHopperNoLoad);
+      if (p.hopper_experiment & kHopperKAhead) {
+        // K(j + 1) before V(j): the consumers need K one slot before V.
+        State v_state = state;
         pipe_k.producer_acquire(state);
-        issue_wide<KvT, false>(j, k_stage(state.index()));
+        if (copy) issue_wide<KvT, false>(0, k_stage(state.index()));
         pipe_k.producer_commit(state, cutlass::arch::cpasync_barrier_arrive);
-        pipe_v.producer_acquire(state);
-        issue_wide<KvT, true>(j, v_stage(state.index()));
-        pipe_v.producer_commit(state, cutlass::arch::cpasync_barrier_arrive);
-        producer_sync();  // everyone done reading row slot j % 2
-        if (j + 2 < n_tiles) write_rows(j + 2, ahead);
         ++state;
+        for (int j = 0; j < n_tiles; ++j) {
+          const int ahead = (tid < kBlockN && j + 2 < n_tiles) ? block_of(j + 2) : -1;
+          if (j + 1 < n_tiles) {
+            pipe_k.producer_acquire(state);
+            if (copy) issue_wide<KvT, false>(j + 1, k_stage(state.index()));
+            pipe_k.producer_commit(state, cutlass::arch::cpasync_barrier_arrive);
+            ++state;
+          }
+          pipe_v.producer_acquire(v_state);
+          if (copy) issue_wide<KvT, true>(j, v_stage(v_state.index()));
+          pipe_v.producer_commit(v_state, cutlass::arch::cpasync_barrier_arrive);
+          ++v_state;
+          producer_sync();  // everyone done reading row slot j % 2
+          if (j + 2 < n_tiles) write_rows(j + 2, ahead);
+          producer_sync();  // row slot (j + 2) % 2 visible: the next iteration issues K(j + 2)
+        }
+      } else {
+        for (int j = 0; j < n_tiles; ++j) {
+          const int ahead = (tid < kBlockN && j + 2 < n_tiles) ? block_of(j + 2) : -1;
+          pipe_k.producer_acquire(state);
+          if (copy) issue_wide<KvT, false>(j, k_stage(state.index()));
+          pipe_k.producer_commit(state, cutlass::arch::cpasync_barrier_arrive);
+          pipe_v.producer_acquire(state);
+          if (copy) issue_wide<KvT, true>(j, v_stage(state.index()));
+          pipe_v.producer_commit(state, cutlass::arch::cpasync_barrier_arrive);
+          producer_sync();  // everyone done reading row slot j % 2
+          if (j + 2 < n_tiles) write_rows(j + 2, ahead);
+          ++state;
+        }
       }
       cp_async_wait_group<0>();
     } else if constexpr (Traits::kFp8Direct) {
@@ -195,9 +221,10 @@ struct Producer {
       }
     } else {
       const uint32_t raw_k = sbase + Traits::kOffRawK, raw_v = sbase + Traits::kOffRawV;
-      issue_raw<false>(0, raw_k);
+      const bool copy = !(p.hopper_experiment & kHopperNoLoad);
+      if (copy) issue_raw<false>(0, raw_k);
       cp_async_commit();
-      issue_raw<true>(0, raw_v);
+      if (copy) issue_raw<true>(0, raw_v);
       cp_async_commit();
       for (int j = 0; j < n_tiles; ++j) {
         const int ahead = (tid < kBlockN && j + 2 < n_tiles) ? block_of(j + 2) : -1;
@@ -206,21 +233,21 @@ struct Producer {
         cp_async_wait_group<1>();
         producer_sync();
         pipe_k.producer_acquire(state);
-        widen_any(raw_k, k_stage(state.index()));
+        if (copy) widen_any(raw_k, k_stage(state.index()));
         fence_async_proxy();
         pipe_k.producer_commit(state);
         producer_sync();  // staging K free
-        if (j + 1 < n_tiles) issue_raw<false>(j + 1, raw_k);
+        if (copy && j + 1 < n_tiles) issue_raw<false>(j + 1, raw_k);
         cp_async_commit();
         // V likewise.
         cp_async_wait_group<1>();
         producer_sync();
         pipe_v.producer_acquire(state);
-        widen_any(raw_v, v_stage(state.index()));
+        if (copy) widen_any(raw_v, v_stage(state.index()));
         fence_async_proxy();
         pipe_v.producer_commit(state);
         producer_sync();  // staging V free; row slot j % 2 read by every thread
-        if (j + 1 < n_tiles) issue_raw<true>(j + 1, raw_v);
+        if (copy && j + 1 < n_tiles) issue_raw<true>(j + 1, raw_v);
         cp_async_commit();
         if (j + 2 < n_tiles) write_rows(j + 2, ahead);
         ++state;

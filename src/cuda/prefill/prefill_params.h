@@ -10,6 +10,13 @@
 namespace kvattn {
 namespace cuda {
 
+// Bits of PrefillParams::hopper_experiment. The first two are diagnostics whose results
+// are wrong (they bound what the loads or the softmax cost); the others are candidate
+// schedules measured against the default.
+constexpr unsigned kHopperNoLoad = 1u;     // "noload": the producer signals stages without copying
+constexpr unsigned kHopperNoSoftmax = 2u;  // "nosoftmax": P = S, no max / exp / sums
+constexpr unsigned kHopperKAhead = 4u;     // "kahead": issue K(j+1) before V(j) (V trails K by a tile)
+
 struct PrefillParams {
   const void* q = nullptr;
   int64_t q_stride_token = 0, q_stride_head = 0;
@@ -49,6 +56,8 @@ struct PrefillParams {
   bool kv_e5m2 = false;             // fp8 KV format (ignored for 16-bit KV)
   bool aligned16 = true;            // every Q/K/V/out row start is 16-byte aligned
   bool hopper_ping_pong = false;    // Hopper kernel: consumer warpgroups take turns issuing WGMMAs
+  // Hopper kernel experiments (KVATTN_HOPPER_EXPERIMENT, hopper_prefill.cu): kHopperK* bits.
+  unsigned hopper_experiment = 0;
 };
 
 // Host: the kernel parameters for p.
