@@ -7,6 +7,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "core/problem.h"
 #include "cuda/prefill/prefill_instances.h"
 #include "cuda/prefill/prefill_params.h"
 
@@ -16,14 +17,20 @@ namespace hopper {
 
 #define KVATTN_HOPPER_HEAD_DIMS(X) X(64) X(128) X(256)
 
+// problem: for the TMA descriptors of its K/V cache (hopper_tma.h).
 template <int kHeadDim, class QT, bool kFp8Kv>
-void launch_instance(const PrefillParams& params, const PrefillGrid& grid, cudaStream_t stream);
+void launch_instance(const AttentionProblem& problem, const PrefillParams& params, const PrefillGrid& grid,
+                     cudaStream_t stream);
 
-#define KVATTN_HOPPER_INSTANTIATE(D)                                                                              \
-  template void launch_instance<D, __nv_bfloat16, false>(const PrefillParams&, const PrefillGrid&, cudaStream_t); \
-  template void launch_instance<D, __nv_bfloat16, true>(const PrefillParams&, const PrefillGrid&, cudaStream_t);  \
-  template void launch_instance<D, __half, false>(const PrefillParams&, const PrefillGrid&, cudaStream_t);        \
-  template void launch_instance<D, __half, true>(const PrefillParams&, const PrefillGrid&, cudaStream_t);
+#define KVATTN_HOPPER_INSTANTIATE(D)                                                                          \
+  template void launch_instance<D, __nv_bfloat16, false>(const AttentionProblem&, const PrefillParams&,       \
+                                                         const PrefillGrid&, cudaStream_t);                   \
+  template void launch_instance<D, __nv_bfloat16, true>(const AttentionProblem&, const PrefillParams&,        \
+                                                        const PrefillGrid&, cudaStream_t);                    \
+  template void launch_instance<D, __half, false>(const AttentionProblem&, const PrefillParams&, const PrefillGrid&, \
+                                                  cudaStream_t);                                              \
+  template void launch_instance<D, __half, true>(const AttentionProblem&, const PrefillParams&, const PrefillGrid&,  \
+                                                 cudaStream_t);
 
 }  // namespace hopper
 }  // namespace cuda

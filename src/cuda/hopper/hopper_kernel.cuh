@@ -3,8 +3,8 @@
 //
 // One CTA per (sequence, query head, 128-row query tile), three warpgroups:
 //   warpgroup 0, producer (56 registers after setmaxnreg; hopper_producer.cuh):
-//     block-table lookups, cp.async gathers of K/V tiles, FP8 -> fp16 widening into
-//     the swizzled stages, two-stage K and V pipelines (mbarriers, CUTLASS PipelineAsync);
+//     TMA boxes per page (or cp.async gathers) of K/V tiles, FP8 -> fp16 widening
+//     into the swizzled stages, K and V stage rings (mbarriers, hopper_pipeline.cuh);
 //   warpgroups 1-2, consumers (224 registers): 64 query rows each; per KV tile
 //     S = Q K^T (WGMMA, both operands in shared memory), mask + online softmax in
 //     registers (hopper_softmax.cuh), O += P V (WGMMA, P from registers, V MN-major in
@@ -18,10 +18,11 @@
 
 #include <cstdint>
 #include <cute/tensor.hpp>
-#include <cutlass/pipeline/sm90_pipeline.hpp>
 
 #include "cuda/common/routing.h"
 #include "cuda/hopper/hopper_io.cuh"
+#include "cuda/hopper/hopper_params.h"
+#include "cuda/hopper/hopper_pipeline.cuh"
 #include "cuda/hopper/hopper_producer.cuh"
 #include "cuda/hopper/hopper_softmax.cuh"
 #include "cuda/hopper/hopper_traits.h"
@@ -70,11 +71,12 @@ __device__ __forceinline__ void settle(T& t) {
 }
 
 template <class Traits>
-__global__ void __launch_bounds__(Traits::kThreads, 1) hopper_prefill_kernel(const __grid_constant__ PrefillParams p) {
+__global__ void __launch_bounds__(Traits::kThreads, 1)
+    hopper_prefill_kernel(const __grid_constant__ HopperParams params) {
 #if KVATTN_HOPPER_DEVICE
   using namespace cute;
   using MmaT = typename Traits::MmaT;
-  using Pipeline = typename Traits::Pipeline;
+  const PrefillParams& p = params.p;
   constexpr int kBlockM = Traits::kBlockM, kBlockN = Traits::kBlockN, kD = Traits::kHeadDim;
 
   // The swizzled tiles need a 1024-byte-aligned base. Dynamic shared memory
@@ -101,28 +103,23 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) hopper_prefill_kernel(con
   // it could not prove that and serialized every WGMMA (ptxas C7518, "WG.DP in
   // divergent path").
   const int wg = cutlass::canonical_warp_group_idx();
-  typename Pipeline::Params pipe_params;
-  pipe_params.role = wg == 0 ? Pipeline::ThreadCategory::Producer : Pipeline::ThreadCategory::Consumer;
-  pipe_params.producer_arv_count = 128;
-  pipe_params.consumer_arv_count = Traits::kConsumerThreads;
-  Pipeline pipe_k(*reinterpret_cast<typename Traits::PipelineStorage*>(smem + Traits::kOffPipeK), pipe_params);
-  Pipeline pipe_v(*reinterpret_cast<typename Traits::PipelineStorage*>(smem + Traits::kOffPipeV), pipe_params);
+  auto& bars = *reinterpret_cast<typename Traits::Barriers*>(smem + Traits::kOffBarriers);
+  if (threadIdx.x == 0) {
+    bars.init(128, Traits::kConsumerThreads);
+    if (params.kv.tma) {
+      cute::prefetch_tma_descriptor(&params.kv.k_map);
+      cute::prefetch_tma_descriptor(&params.kv.v_map);
+    }
+  }
   __syncthreads();  // barriers initialized
 
   if (wg == 0) {
     cutlass::arch::warpgroup_reg_dealloc<Traits::kProducerRegs>();
     if (n_tiles > 0) {
-      const Producer<Traits> producer{p,
-                                      sbase,
-                                      reinterpret_cast<longlong2*>(smem + Traits::kOffRows),
-                                      b,
-                                      hk,
-                                      kv_len,
-                                      k_row0,
-                                      tile_lo,
-                                      n_tiles,
-                                      static_cast<int>(threadIdx.x)};
-      producer.run(pipe_k, pipe_v);
+      const Producer<Traits> producer{p,      params.kv, bars,     sbase,   reinterpret_cast<longlong2*>(smem + Traits::kOffRows),
+                                      b,      hk,        kv_len,   k_row0,  tile_lo,
+                                      n_tiles, static_cast<int>(threadIdx.x)};
+      producer.run();
     }
     return;
   }
@@ -212,13 +209,13 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) hopper_prefill_kernel(con
     ++turns;
   };
   const auto skip_k = [&] {
-    pipe_k.consumer_wait(k_state);
-    pipe_k.consumer_release(k_state);
+    consumer_wait(bars.k, k_state);
+    consumer_release(bars.k, k_state);
     ++k_state;
   };
   const auto skip_v = [&] {
-    pipe_v.consumer_wait(v_state);
-    pipe_v.consumer_release(v_state);
+    consumer_wait(bars.v, v_state);
+    consumer_release(bars.v, v_state);
     ++v_state;
   };
 
@@ -232,55 +229,55 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) hopper_prefill_kernel(con
   if (j_lo < j_hi) {
     float alpha[2];
     // First slot: S(j_lo) only; V(j_lo - 1) released unread.
-    pipe_k.consumer_wait(k_state);
-    if (j_lo > 0) pipe_v.consumer_wait(v_state);
+    consumer_wait(bars.k, k_state);
+    if (j_lo > 0) consumer_wait(bars.v, v_state);
     turn_begin();
     warpgroup_gemm_issue<true, false>(mma_qk, tSrQ, tSrK(_, _, _, k_state.index()), tSrS);
     turn_end();
     cute::warpgroup_wait<0>();
     settle(tSrS);
-    pipe_k.consumer_release(k_state);
+    consumer_release(bars.k, k_state);
     ++k_state;
     if (j_lo > 0) {
-      pipe_v.consumer_release(v_state);
+      consumer_release(bars.v, v_state);
       ++v_state;
     }
     if (softmax_on) softmax_tile(j_lo, alpha);  // O is zero: nothing to rescale
     to_p();
     // Steady slots: S(j) and P(j-1) V(j-1) in flight together.
     for (int j = j_lo + 1; j < j_hi; ++j) {
-      pipe_k.consumer_wait(k_state);
-      pipe_v.consumer_wait(v_state);
+      consumer_wait(bars.k, k_state);
+      consumer_wait(bars.v, v_state);
       turn_begin();
       warpgroup_gemm_issue<true, false>(mma_qk, tSrQ, tSrK(_, _, _, k_state.index()), tSrS);
       warpgroup_gemm_issue<false, true>(mma_pv, tOrP, tOrV(_, _, _, v_state.index()), tOrO);
       turn_end();
       cute::warpgroup_wait<1>();  // S(j) done; P(j-1) V(j-1) may still run
       settle(tSrS);
-      pipe_k.consumer_release(k_state);
+      consumer_release(bars.k, k_state);
       ++k_state;
       const bool rescale = softmax_on && softmax_tile(j, alpha);
       cute::warpgroup_wait<0>();
       settle(tOrO);
       settle(tOrP);
-      pipe_v.consumer_release(v_state);
+      consumer_release(bars.v, v_state);
       ++v_state;
       if (rescale) FragSoftmax::rescale(tOrO, alpha);
       to_p();
     }
     // Last slot of the range: P(j_hi - 1) V(j_hi - 1) only (K(j_hi) released unread).
-    if (j_hi < n_tiles) pipe_k.consumer_wait(k_state);
-    pipe_v.consumer_wait(v_state);
+    if (j_hi < n_tiles) consumer_wait(bars.k, k_state);
+    consumer_wait(bars.v, v_state);
     turn_begin();
     warpgroup_gemm_issue<false, true>(mma_pv, tOrP, tOrV(_, _, _, v_state.index()), tOrO);
     turn_end();
     cute::warpgroup_wait<0>();
     settle(tOrO);
     if (j_hi < n_tiles) {
-      pipe_k.consumer_release(k_state);
+      consumer_release(bars.k, k_state);
       ++k_state;
     }
-    pipe_v.consumer_release(v_state);
+    consumer_release(bars.v, v_state);
     ++v_state;
   }
   // Slots after the range (or every slot when this warpgroup sees no tile).

@@ -80,9 +80,9 @@ void dispatch_head_dim(const AttentionProblem& p, const PrefillParams& params, c
 #define KVATTN_HOPPER_CASE(D)                                      \
   case D:                                                          \
     if (fp8)                                                       \
-      hopper::launch_instance<D, QT, true>(params, grid, stream);  \
+      hopper::launch_instance<D, QT, true>(p, params, grid, stream);  \
     else                                                           \
-      hopper::launch_instance<D, QT, false>(params, grid, stream); \
+      hopper::launch_instance<D, QT, false>(p, params, grid, stream); \
     return;
     KVATTN_HOPPER_HEAD_DIMS(KVATTN_HOPPER_CASE)
 #undef KVATTN_HOPPER_CASE

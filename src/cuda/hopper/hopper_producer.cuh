@@ -1,19 +1,28 @@
-// The producer warpgroup of the Hopper prefill kernel: streams the CTA's K/V tiles from
-// the paged cache into the shared-memory stages the consumers' WGMMAs read, through a
-// per-tile row table (block-table lookups one tile ahead).
-//   16-bit KV: cp.async straight into the swizzled stage; the stage's full barrier
-//     completes when every producer thread arrived and its copies landed
-//     (cp.async.mbarrier.arrive), so the producer never waits on data.
-//   FP8 KV: cp.async into a packed staging tile, then widened to fp16 into the stage by
-//     the producer (each FP8 value converted once, off the consumers' critical path);
-//     every thread fences (the tensor cores read through the async proxy) and arrives.
+// The producer warpgroup of the Hopper prefill kernel: fills the K and V stage
+// rings (hopper_pipeline.cuh) with the CTA's KV tiles from the paged cache.
+//   TMA mode (HopperKvLoad::tma): a tile inside the sequence arrives as TMA boxes
+//     (one per page and 64-column swizzle atom), issued by one lane of warp 0
+//     with the page's block id (loaded a tile ahead by the lanes of warp 0); the
+//     tile that crosses kv_len is gathered with zero-filling cp.async.
+//   Gather mode: every tile by cp.async through a row table of K/V offsets
+//     written a tile ahead (contiguous KV, page sizes TMA cannot tile).
+//   16-bit KV lands in the swizzled stage itself; FP8 KV lands in a packed
+//   staging tile and is widened to fp16 into the stage by the whole producer
+//   warpgroup (each value converted once, off the consumers' critical path).
+// A stage's full barrier counts one arrival per producer thread: TMA bytes ride
+// on lane 0's (expect_tx), cp.async completions on each thread's
+// (cp.async.mbarrier.arrive), FP8 widening on each thread's after a proxy fence.
 #pragma once
 #include <cutlass/arch/barrier.h>
 
 #include <cstdint>
+#include <cute/arch/copy_sm90_desc.hpp>
+#include <cute/arch/copy_sm90_tma.hpp>
 
 #include "cuda/common/fp8_widen.h"
 #include "cuda/common/ptx.h"
+#include "cuda/hopper/hopper_params.h"
+#include "cuda/hopper/hopper_pipeline.cuh"
 #include "cuda/hopper/hopper_traits.h"
 #include "cuda/prefill/prefill_loads.cuh"
 #include "cuda/prefill/prefill_params.h"
@@ -30,63 +39,87 @@ __device__ __forceinline__ void fence_async_proxy() { asm volatile("fence.proxy.
 
 template <class Traits>
 struct Producer {
-  static constexpr int kBlockN = Traits::kBlockN, kD = Traits::kHeadDim;
-  using Pipeline = typename Traits::Pipeline;
-  using State = typename cutlass::PipelineState<Traits::kStages>;
+  static constexpr int kBlockN = Traits::kBlockN, kD = Traits::kHeadDim, kStages = Traits::kStages;
+  static constexpr bool kFp8 = Traits::kFp8Kv;
+  using Bars = HopperBarriers<kStages>;
+  using State = RingState<kStages>;
 
   const PrefillParams& p;
+  const HopperKvLoad& kv;
+  Bars& bars;
   uint32_t sbase;
-  longlong2* rows;  // [2][kBlockN]
+  longlong2* rows;  // gather mode: [2][kBlockN] K/V offsets of two tiles
   int b, hk, kv_len, k_row0, tile_lo, n_tiles, tid;
 
-  __device__ __forceinline__ int block_of(int t) const { return kv_block(p, b, kv_len, (tile_lo + t) * kBlockN + tid); }
-  // Row table of tile t (threads < kBlockN), from its block id.
-  __device__ __forceinline__ void write_rows(int t, int block) const {
-    if (tid < kBlockN)
-      rows[(t & 1) * kBlockN + tid] = kv_row_offsets(p, hk, k_row0, (tile_lo + t) * kBlockN + tid, block);
-  }
+  __device__ __forceinline__ int key0(int t) const { return (tile_lo + t) * kBlockN; }
+  __device__ __forceinline__ bool inside(int t) const { return key0(t) + kBlockN <= kv_len; }
+  __device__ __forceinline__ uint32_t k_stage(int s) const { return sbase + Traits::kOffK + s * Traits::kKvStageBytes; }
+  __device__ __forceinline__ uint32_t v_stage(int s) const { return sbase + Traits::kOffV + s * Traits::kKvStageBytes; }
 
-  // The copy and widening loops give each thread a fixed 16-byte column of the
-  // tile and rows r0, r0 + kRowsPerPass, ...: the per-thread column and swizzle
-  // terms are computed once, each step adds a constant (the producer is a single
-  // warp per scheduler, so its instruction count is its speed).
+  // ---- cp.async gathers. The loops give each thread a fixed 16-byte column of
+  // the tile and rows r0, r0 + kRowsPerPass, ...: the per-thread column and
+  // swizzle terms are computed once, each step adds a constant (the producer is
+  // one warp per scheduler, so its instruction count is its speed). off(r): the
+  // element offset of tile row r, negative past kv_len (zero-filled).
 
-  // 16-bit KV: the 16-byte chunks of tile t go straight to the swizzled stage.
-  template <class KvT, bool kIsV>
-  __device__ __forceinline__ void issue_wide(int t, uint32_t dst_stage) const {
+  // 16-bit KV: 16-byte chunks straight into the swizzled stage.
+  template <bool kIsV, class RowOffset>
+  __device__ __forceinline__ void gather_wide(uint32_t dst_stage, RowOffset off) const {
+    using KvT = typename Traits::QT;
     constexpr int kChunks = kD / 8;  // per row
     constexpr int kRowsPerPass = 128 / kChunks;
     const uint32_t c = static_cast<uint32_t>(tid) % kChunks, r0 = static_cast<uint32_t>(tid) / kChunks;
     const KvT* src = static_cast<const KvT*>(kIsV ? p.v : p.k);
     const KvT* src_col = src + c * 8;
-    const longlong2* tr = rows + (t & 1) * kBlockN;
     const uint32_t dst_col = dst_stage + (c / 8) * (kBlockN * 128) + (c % 8) * 16;
 #pragma unroll
     for (int i = 0; i < kBlockN / kRowsPerPass; ++i) {
       const uint32_t r = r0 + i * kRowsPerPass;
-      const int64_t off = kIsV ? tr[r].y : tr[r].x;
-      const bool valid = off >= 0;
-      cp_async_16((dst_col + r * 128) ^ ((r & 7) << 4), valid ? src_col + off : src, valid ? 16 : 0);
+      const int64_t o = off(r);
+      const bool valid = o >= 0;
+      cp_async_16((dst_col + r * 128) ^ ((r & 7) << 4), valid ? src_col + o : src, valid ? 16 : 0);
     }
   }
 
-  // FP8 KV: packed rows (kD bytes) of tile t into the staging tile.
-  template <bool kIsV>
-  __device__ __forceinline__ void issue_raw(int t, uint32_t dst) const {
+  // FP8 KV: packed rows (kD bytes) into the staging tile.
+  template <bool kIsV, class RowOffset>
+  __device__ __forceinline__ void gather_raw(uint32_t dst, RowOffset off) const {
     constexpr int kChunks = kD / 16;
     constexpr int kRowsPerPass = 128 / kChunks;
     const uint32_t c = static_cast<uint32_t>(tid) % kChunks, r0 = static_cast<uint32_t>(tid) / kChunks;
     const uint8_t* src = static_cast<const uint8_t*>(kIsV ? p.v : p.k);
     const uint8_t* src_col = src + c * 16;
-    const longlong2* tr = rows + (t & 1) * kBlockN;
     const uint32_t dst_col = dst + c * 16;
 #pragma unroll
     for (int i = 0; i < kBlockN / kRowsPerPass; ++i) {
       const uint32_t r = r0 + i * kRowsPerPass;
-      const int64_t off = kIsV ? tr[r].y : tr[r].x;
-      const bool valid = off >= 0;
-      cp_async_16(dst_col + r * kD, valid ? src_col + off : src, valid ? 16 : 0);
+      const int64_t o = off(r);
+      const bool valid = o >= 0;
+      cp_async_16(dst_col + r * kD, valid ? src_col + o : src, valid ? 16 : 0);
     }
+  }
+
+  // Row offsets from the row table (gather mode) or computed per row (TMA mode's
+  // boundary tile, once per CTA).
+  template <bool kIsV>
+  __device__ __forceinline__ auto table_rows(int t) const {
+    const longlong2* tr = rows + (t & 1) * kBlockN;
+    return [tr](uint32_t r) { return kIsV ? tr[r].y : tr[r].x; };
+  }
+  template <bool kIsV>
+  __device__ __forceinline__ auto direct_rows(int t) const {
+    const int k0 = key0(t);
+    return [this, k0](uint32_t r) {
+      const int pos = k0 + static_cast<int>(r);
+      const longlong2 o = kv_row_offsets(p, hk, k_row0, pos, kv_block(p, b, kv_len, pos));
+      return kIsV ? o.y : o.x;
+    };
+  }
+
+  // Gather mode's row table of tile t (threads < kBlockN), from its block id.
+  __device__ __forceinline__ int block_of(int t) const { return kv_block(p, b, kv_len, key0(t) + tid); }
+  __device__ __forceinline__ void write_rows(int t, int block) const {
+    if (tid < kBlockN) rows[(t & 1) * kBlockN + tid] = kv_row_offsets(p, hk, k_row0, key0(t) + tid, block);
   }
 
   // Staging tile -> fp16 stage: 8 codes (8 bytes) -> one 16-byte swizzled chunk per step.
@@ -104,41 +137,6 @@ struct Producer {
       sts128((dst_col + r * 128) ^ ((r & 7) << 4), widen_fp8x8<__half, kFormat>(codes));
     }
   }
-  // FP8 KV, direct path: each thread loads 8-code units of tile t straight into
-  // registers (unit u of rows r0, r0 + kRowsPerPass, ...), then widens them into
-  // the swizzled stage -- no staging tile, no producer barrier per tile. The loads
-  // are issued before the stage is acquired, so they fly while the producer waits.
-  static constexpr int kUnitsPerRow = kD / 8;
-  static constexpr int kUnitRowsPerPass = 128 / kUnitsPerRow;
-  static constexpr int kUnitPasses = kBlockN / kUnitRowsPerPass;
-  template <bool kIsV>
-  __device__ __forceinline__ void load_units(int t, uint2 (&codes)[kUnitPasses]) const {
-    const uint32_t u = static_cast<uint32_t>(tid) % kUnitsPerRow, r0 = static_cast<uint32_t>(tid) / kUnitsPerRow;
-    const uint8_t* src_col = static_cast<const uint8_t*>(kIsV ? p.v : p.k) + u * 8;
-    const longlong2* tr = rows + (t & 1) * kBlockN;
-#pragma unroll
-    for (int i = 0; i < kUnitPasses; ++i) {
-      const int64_t off = kIsV ? tr[r0 + i * kUnitRowsPerPass].y : tr[r0 + i * kUnitRowsPerPass].x;
-      codes[i] = off >= 0 ? __ldg(reinterpret_cast<const uint2*>(src_col + off)) : make_uint2(0u, 0u);
-    }
-  }
-  template <Fp8Format kFormat>
-  __device__ __forceinline__ void store_units(const uint2 (&codes)[kUnitPasses], uint32_t dst_stage) const {
-    const uint32_t u = static_cast<uint32_t>(tid) % kUnitsPerRow, r0 = static_cast<uint32_t>(tid) / kUnitsPerRow;
-    const uint32_t dst_col = dst_stage + (u / 8) * (kBlockN * 128) + (u % 8) * 16;
-#pragma unroll
-    for (int i = 0; i < kUnitPasses; ++i) {
-      const uint32_t r = r0 + i * kUnitRowsPerPass;
-      sts128((dst_col + r * 128) ^ ((r & 7) << 4), widen_fp8x8<__half, kFormat>(codes[i]));
-    }
-  }
-  __device__ __forceinline__ void store_units_any(const uint2 (&codes)[kUnitPasses], uint32_t dst_stage) const {
-    if (p.kv_e5m2)
-      store_units<Fp8Format::kE5M2>(codes, dst_stage);
-    else
-      store_units<Fp8Format::kE4M3>(codes, dst_stage);
-  }
-
   __device__ __forceinline__ void widen_any(uint32_t src, uint32_t dst_stage) const {
     if (p.kv_e5m2)
       widen<Fp8Format::kE5M2>(src, dst_stage);
@@ -146,114 +144,222 @@ struct Producer {
       widen<Fp8Format::kE4M3>(src, dst_stage);
   }
 
-  __device__ __forceinline__ uint32_t k_stage(int s) const { return sbase + Traits::kOffK + s * Traits::kKvStageBytes; }
-  __device__ __forceinline__ uint32_t v_stage(int s) const { return sbase + Traits::kOffV + s * Traits::kKvStageBytes; }
+  // ---- TMA. Page slot s of a tile: box_rows cache rows starting at key
+  // key0 + s * box_rows; lane s of warp 0 holds its block id and row in page.
+  struct Slot {
+    int block = 0, row = 0;
+  };
+  __device__ __forceinline__ Slot load_slot(int t) const {
+    Slot s;
+    const int lane = tid % 32;
+    if (lane * kv.box_rows < kBlockN && t < n_tiles) {
+      const int pos = key0(t) + lane * kv.box_rows;
+      const int page = static_cast<int>(p.page_size.div(static_cast<uint32_t>(pos)));
+      s.row = pos - page * static_cast<int>(p.page_size.divisor);
+      s.block = pos < kv_len ? __ldg(p.block_table + static_cast<int64_t>(b) * p.block_table_stride + page) : 0;
+    }
+    return s;
+  }
+  // Warp 0: lane 0 expects the tile's bytes on bar and issues its boxes into dst
+  // (16-bit: the swizzled stage, 64-column atoms of kBlockN rows; FP8: the packed
+  // staging tile).
+  __device__ __forceinline__ void tma_tile(const CUtensorMap& map, uint32_t dst, uint64_t* bar, Slot slot) const {
+    constexpr uint32_t kBytes = kBlockN * kD * (kFp8 ? 1 : 2);
+    const int lane = tid % 32;
+    if (lane == 0) cutlass::arch::ClusterTransactionBarrier::arrive_and_expect_tx(bar, kBytes);
+    const int slots = kBlockN / kv.box_rows;
+    for (int s = 0; s < slots; ++s) {
+      const int block = __shfl_sync(0xffffffffu, slot.block, s);
+      const int row = __shfl_sync(0xffffffffu, slot.row, s);
+      if (lane != 0) continue;
+      const uint64_t hint = static_cast<uint64_t>(cute::TMA::CacheHintSm90::EVICT_NORMAL);
+      if constexpr (kFp8) {
+        void* d = smem_ptr_of(dst + s * kv.box_rows * kD);
+        cute::SM90_TMA_LOAD_4D::copy(&map, bar, hint, d, 0, row, hk, block);
+      } else {
+#pragma unroll
+        for (int c = 0; c < kD / 64; ++c) {
+          void* d = smem_ptr_of(dst + c * (kBlockN * 128) + s * kv.box_rows * 128);
+          cute::SM90_TMA_LOAD_4D::copy(&map, bar, hint, d, c * 64, row, hk, block);
+        }
+      }
+    }
+  }
+  // The TMA wrapper takes a generic pointer (and converts it back to a shared address).
+  static __device__ __forceinline__ void* smem_ptr_of(uint32_t addr) { return __cvta_shared_to_generic(addr); }
 
-  __device__ __forceinline__ void run(Pipeline& pipe_k, Pipeline& pipe_v) const {
-    State state = cutlass::make_producer_start_state<Pipeline>();
-    // Row tables of tiles 0 and 1; block ids of tile t+2 are loaded during tile
-    // t.
+  // Full-barrier arrivals of a stage filled by cp.async (each thread: its copies'
+  // completion plus its own arrival, net one) or by TMA (lane 0 of warp 0 arrived
+  // with the bytes; everyone else arrives once).
+  static __device__ __forceinline__ void arrive_gathered(uint64_t* full) {
+    cutlass::arch::cpasync_barrier_arrive(full);
+    cutlass::arch::ClusterBarrier::arrive(full);
+  }
+  __device__ __forceinline__ void arrive_tma(uint64_t* full) const {
+    if (tid != 0) cutlass::arch::ClusterBarrier::arrive(full);
+  }
+
+  __device__ __forceinline__ void run() const {
+    if (kv.tma) {
+      if constexpr (kFp8)
+        run_tma_fp8();
+      else
+        run_tma_wide();
+    } else {
+      if constexpr (kFp8)
+        run_gather_fp8();
+      else
+        run_gather_wide();
+    }
+  }
+
+  // ---- 16-bit KV ----
+  __device__ __forceinline__ void run_tma_wide() const {
+    const bool copy = !(p.hopper_experiment & kHopperNoLoad);
+    const bool warp0 = tid < 32;
+    State st = producer_start_state<kStages>();
+    Slot slot = warp0 ? load_slot(0) : Slot{};
+    for (int j = 0; j < n_tiles; ++j) {
+      const Slot next = warp0 ? load_slot(j + 1) : Slot{};  // in flight while this tile is issued
+      const bool tma = inside(j);
+      uint64_t* full_k = &bars.k.full[st.index()];
+      uint64_t* full_v = &bars.v.full[st.index()];
+      producer_acquire(bars.k, st);
+      if (tma) {
+        if (warp0 && copy) tma_tile(kv.k_map, k_stage(st.index()), full_k, slot);
+        if (!copy && tid == 0) cutlass::arch::ClusterBarrier::arrive(full_k);
+        arrive_tma(full_k);
+      } else {
+        if (copy) gather_wide<false>(k_stage(st.index()), direct_rows<false>(j));
+        arrive_gathered(full_k);
+      }
+      producer_acquire(bars.v, st);
+      if (tma) {
+        if (warp0 && copy) tma_tile(kv.v_map, v_stage(st.index()), full_v, slot);
+        if (!copy && tid == 0) cutlass::arch::ClusterBarrier::arrive(full_v);
+        arrive_tma(full_v);
+      } else {
+        if (copy) gather_wide<true>(v_stage(st.index()), direct_rows<true>(j));
+        arrive_gathered(full_v);
+      }
+      ++st;
+      slot = next;
+    }
+    cp_async_wait_group<0>();
+  }
+
+  __device__ __forceinline__ void run_gather_wide() const {
+    const bool copy = !(p.hopper_experiment & kHopperNoLoad);
+    State st = producer_start_state<kStages>();
+    // Row tables of tiles 0 and 1; block ids of tile t+2 are loaded during tile t.
     write_rows(0, block_of(0));
     if (n_tiles > 1) write_rows(1, block_of(1));
     producer_sync();
-
-    if constexpr (!Traits::kFp8Kv) {
-      // The stage's full barrier completes when every producer thread arrived and
-      // (cp.async.mbarrier.arrive) its copies landed: the producer never waits on data.
-      using KvT = typename Traits::QT;
-      const bool copy = !(p.hopper_experiment & kHopperNoLoad);
-      if (p.hopper_experiment & kHopperKAhead) {
-        // K(j + 1) before V(j): the consumers need K one slot before V.
-        State v_state = state;
-        pipe_k.producer_acquire(state);
-        if (copy) issue_wide<KvT, false>(0, k_stage(state.index()));
-        pipe_k.producer_commit(state, cutlass::arch::cpasync_barrier_arrive);
-        ++state;
-        for (int j = 0; j < n_tiles; ++j) {
-          const int ahead = (tid < kBlockN && j + 2 < n_tiles) ? block_of(j + 2) : -1;
-          if (j + 1 < n_tiles) {
-            pipe_k.producer_acquire(state);
-            if (copy) issue_wide<KvT, false>(j + 1, k_stage(state.index()));
-            pipe_k.producer_commit(state, cutlass::arch::cpasync_barrier_arrive);
-            ++state;
-          }
-          pipe_v.producer_acquire(v_state);
-          if (copy) issue_wide<KvT, true>(j, v_stage(v_state.index()));
-          pipe_v.producer_commit(v_state, cutlass::arch::cpasync_barrier_arrive);
-          ++v_state;
-          producer_sync();  // everyone done reading row slot j % 2
-          if (j + 2 < n_tiles) write_rows(j + 2, ahead);
-          producer_sync();  // row slot (j + 2) % 2 visible: the next iteration issues K(j + 2)
-        }
-      } else {
-        for (int j = 0; j < n_tiles; ++j) {
-          const int ahead = (tid < kBlockN && j + 2 < n_tiles) ? block_of(j + 2) : -1;
-          pipe_k.producer_acquire(state);
-          if (copy) issue_wide<KvT, false>(j, k_stage(state.index()));
-          pipe_k.producer_commit(state, cutlass::arch::cpasync_barrier_arrive);
-          pipe_v.producer_acquire(state);
-          if (copy) issue_wide<KvT, true>(j, v_stage(state.index()));
-          pipe_v.producer_commit(state, cutlass::arch::cpasync_barrier_arrive);
-          producer_sync();  // everyone done reading row slot j % 2
-          if (j + 2 < n_tiles) write_rows(j + 2, ahead);
-          ++state;
-        }
-      }
-      cp_async_wait_group<0>();
-    } else if constexpr (Traits::kFp8Direct) {
-      uint2 codes[kUnitPasses];
-      load_units<false>(0, codes);
-      for (int j = 0; j < n_tiles; ++j) {
-        const int ahead = (tid < kBlockN && j + 2 < n_tiles) ? block_of(j + 2) : -1;
-        pipe_k.producer_acquire(state);
-        store_units_any(codes, k_stage(state.index()));
-        fence_async_proxy();
-        pipe_k.producer_commit(state);
-        load_units<true>(j, codes);
-        pipe_v.producer_acquire(state);
-        store_units_any(codes, v_stage(state.index()));
-        fence_async_proxy();
-        pipe_v.producer_commit(state);
-        producer_sync();  // every thread done reading row slot j % 2; slot (j + 1) % 2 complete
-        if (j + 2 < n_tiles) write_rows(j + 2, ahead);
-        if (j + 1 < n_tiles) load_units<false>(j + 1, codes);
-        ++state;
-      }
-    } else {
-      const uint32_t raw_k = sbase + Traits::kOffRawK, raw_v = sbase + Traits::kOffRawV;
-      const bool copy = !(p.hopper_experiment & kHopperNoLoad);
-      if (copy) issue_raw<false>(0, raw_k);
-      cp_async_commit();
-      if (copy) issue_raw<true>(0, raw_v);
-      cp_async_commit();
-      for (int j = 0; j < n_tiles; ++j) {
-        const int ahead = (tid < kBlockN && j + 2 < n_tiles) ? block_of(j + 2) : -1;
-        // K: staging holds tile j once this thread's group lands and all
-        // threads synced.
-        cp_async_wait_group<1>();
-        producer_sync();
-        pipe_k.producer_acquire(state);
-        if (copy) widen_any(raw_k, k_stage(state.index()));
-        fence_async_proxy();
-        pipe_k.producer_commit(state);
-        producer_sync();  // staging K free
-        if (copy && j + 1 < n_tiles) issue_raw<false>(j + 1, raw_k);
-        cp_async_commit();
-        // V likewise.
-        cp_async_wait_group<1>();
-        producer_sync();
-        pipe_v.producer_acquire(state);
-        if (copy) widen_any(raw_v, v_stage(state.index()));
-        fence_async_proxy();
-        pipe_v.producer_commit(state);
-        producer_sync();  // staging V free; row slot j % 2 read by every thread
-        if (copy && j + 1 < n_tiles) issue_raw<true>(j + 1, raw_v);
-        cp_async_commit();
-        if (j + 2 < n_tiles) write_rows(j + 2, ahead);
-        ++state;
-      }
-      cp_async_wait_group<0>();
+    for (int j = 0; j < n_tiles; ++j) {
+      const int ahead = (tid < kBlockN && j + 2 < n_tiles) ? block_of(j + 2) : -1;
+      producer_acquire(bars.k, st);
+      if (copy) gather_wide<false>(k_stage(st.index()), table_rows<false>(j));
+      arrive_gathered(&bars.k.full[st.index()]);
+      producer_acquire(bars.v, st);
+      if (copy) gather_wide<true>(v_stage(st.index()), table_rows<true>(j));
+      arrive_gathered(&bars.v.full[st.index()]);
+      producer_sync();  // everyone done reading row slot j % 2
+      if (j + 2 < n_tiles) write_rows(j + 2, ahead);
+      ++st;
     }
+    cp_async_wait_group<0>();
+  }
+
+  // ---- FP8 KV: staging tile -> widened stage ----
+  // Widens the staging tile into stage `dst` of ring r and marks it full.
+  __device__ __forceinline__ void widen_into(KvRing<kStages>& r, const State& st, uint32_t raw, uint32_t dst,
+                                             bool copy) const {
+    producer_acquire(r, st);
+    if (copy) widen_any(raw, dst);
+    fence_async_proxy();  // generic stores -> the tensor cores' reads
+    cutlass::arch::ClusterBarrier::arrive(&r.full[st.index()]);
+  }
+
+  __device__ __forceinline__ void run_tma_fp8() const {
+    const bool copy = !(p.hopper_experiment & kHopperNoLoad);
+    const bool warp0 = tid < 32;
+    const uint32_t raw_k = sbase + Traits::kOffRawK, raw_v = sbase + Traits::kOffRawV;
+    uint32_t raw_k_phase = 0, raw_v_phase = 0;
+    // Tile t into a staging tile: TMA (inside the sequence) or zero-filling cp.async.
+    const auto fill = [&](int t, bool is_v, Slot slot) {
+      if (!copy) return;
+      if (inside(t)) {
+        if (warp0) tma_tile(is_v ? kv.v_map : kv.k_map, is_v ? raw_v : raw_k, is_v ? &bars.raw_v : &bars.raw_k, slot);
+      } else if (is_v) {
+        gather_raw<true>(raw_v, direct_rows<true>(t));
+      } else {
+        gather_raw<false>(raw_k, direct_rows<false>(t));
+      }
+      cp_async_commit();
+    };
+    // Waits until staging holds tile t (every producer thread).
+    const auto landed = [&](int t, bool is_v) {
+      if (!copy) return;
+      if (inside(t)) {
+        uint32_t& phase = is_v ? raw_v_phase : raw_k_phase;
+        cutlass::arch::ClusterBarrier::wait(is_v ? &bars.raw_v : &bars.raw_k, phase);
+        phase ^= 1u;
+      } else {
+        cp_async_wait_group<0>();
+        producer_sync();
+      }
+    };
+    State st = producer_start_state<kStages>();
+    Slot slot = warp0 ? load_slot(0) : Slot{};
+    fill(0, false, slot);
+    fill(0, true, slot);
+    for (int j = 0; j < n_tiles; ++j) {
+      const Slot next = warp0 ? load_slot(j + 1) : Slot{};
+      landed(j, false);
+      widen_into(bars.k, st, raw_k, k_stage(st.index()), copy);
+      producer_sync();  // staging K read by everyone
+      if (j + 1 < n_tiles) fill(j + 1, false, next);
+      landed(j, true);
+      widen_into(bars.v, st, raw_v, v_stage(st.index()), copy);
+      producer_sync();  // staging V read by everyone
+      if (j + 1 < n_tiles) fill(j + 1, true, next);
+      ++st;
+      slot = next;
+    }
+    cp_async_wait_group<0>();
+  }
+
+  __device__ __forceinline__ void run_gather_fp8() const {
+    const bool copy = !(p.hopper_experiment & kHopperNoLoad);
+    const uint32_t raw_k = sbase + Traits::kOffRawK, raw_v = sbase + Traits::kOffRawV;
+    State st = producer_start_state<kStages>();
+    write_rows(0, block_of(0));
+    if (n_tiles > 1) write_rows(1, block_of(1));
+    producer_sync();
+    if (copy) gather_raw<false>(raw_k, table_rows<false>(0));
+    cp_async_commit();
+    if (copy) gather_raw<true>(raw_v, table_rows<true>(0));
+    cp_async_commit();
+    for (int j = 0; j < n_tiles; ++j) {
+      const int ahead = (tid < kBlockN && j + 2 < n_tiles) ? block_of(j + 2) : -1;
+      // K: staging holds tile j once this thread's group landed and all threads synced.
+      cp_async_wait_group<1>();
+      producer_sync();
+      widen_into(bars.k, st, raw_k, k_stage(st.index()), copy);
+      producer_sync();  // staging K free
+      if (copy && j + 1 < n_tiles) gather_raw<false>(raw_k, table_rows<false>(j + 1));
+      cp_async_commit();
+      // V likewise.
+      cp_async_wait_group<1>();
+      producer_sync();
+      widen_into(bars.v, st, raw_v, v_stage(st.index()), copy);
+      producer_sync();  // staging V free; row slot j % 2 read by every thread
+      if (copy && j + 1 < n_tiles) gather_raw<true>(raw_v, table_rows<true>(j + 1));
+      cp_async_commit();
+      if (j + 2 < n_tiles) write_rows(j + 2, ahead);
+      ++st;
+    }
+    cp_async_wait_group<0>();
   }
 };
 

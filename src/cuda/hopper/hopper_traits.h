@@ -10,8 +10,9 @@
 #include <cstdint>
 #include <cute/atom/mma_traits_sm90_gmma.hpp>
 #include <cute/tensor.hpp>
-#include <cutlass/pipeline/sm90_pipeline.hpp>
 #include <type_traits>
+
+#include "cuda/hopper/hopper_pipeline.cuh"
 
 namespace kvattn {
 namespace cuda {
@@ -43,23 +44,14 @@ struct HopperTraits : HopperShape<kHeadDim_> {
   static constexpr bool kQToHalf = kFp8Kv && std::is_same<QT, __nv_bfloat16>::value;
   using MmaT = std::conditional_t<kFp8Kv || std::is_same<QT, __half>::value, cute::half_t, cute::bfloat16_t>;
 
-  // FP8 widening path. Staged (cp.async into a packed tile, then widened by the
-  // producer) measured 359 TFLOP/s on prefill_4x8k e4m3 (H200); direct (codes
-  // loaded into producer registers ahead of the stage acquire, 88 + 208 registers)
-  // measured 324: the staged copies are in flight longer. Kept for experiments.
-  static constexpr bool kFp8Direct = false;
-
   static constexpr int kWarpgroups = 3;  // 0: producer, 1-2: consumers
   static constexpr int kThreads = kWarpgroups * 128;
   static constexpr int kConsumerThreads = 256;
-  // Registers per thread after setmaxnreg (multiples of 8; 128 x 56 + 256 x 224
-  // <= 64K).
-  // The direct FP8 producer holds a tile of codes (kBlockN * kHeadDim / 128 bytes
-  // per thread). setmaxnreg only moves registers the CTA got at launch (168 x 384
-  // under __launch_bounds__(384, 1)), so 128 x producer + 256 x consumer <= 64512:
-  // 88 + 208 or 56 + 224 (a larger request blocks forever).
-  static constexpr int kProducerRegs = kFp8Direct ? 88 : 56;
-  static constexpr int kConsumerRegs = kFp8Direct ? 208 : 224;
+  // Registers per thread after setmaxnreg (multiples of 8). setmaxnreg only moves
+  // registers the CTA got at launch (168 x 384 under __launch_bounds__(384, 1)), so
+  // 128 x producer + 256 x consumer <= 64512 (a larger request blocks forever).
+  static constexpr int kProducerRegs = 56;
+  static constexpr int kConsumerRegs = 224;
   static_assert(128 * kProducerRegs + 256 * kConsumerRegs <= 168 * 384, "setmaxnreg moves registers, never adds");
 
   // ---- CuTe layouts: 128-byte-swizzled K-major tiles (rows of kHeadDim
@@ -85,14 +77,13 @@ struct HopperTraits : HopperShape<kHeadDim_> {
                                  cute::GMMA::Major::K, cute::GMMA::Major::MN>(),
       cute::Layout<cute::Shape<cute::_2, cute::_1, cute::_1>>{}));
 
-  using Pipeline = cutlass::PipelineAsync<kStages>;
-  using PipelineStorage = typename Pipeline::SharedStorage;
+  using Barriers = HopperBarriers<kStages>;
 
   // ---- shared memory map (bytes from the 1024-aligned dynamic base) ----
   static constexpr int kTileRowBytes = kHeadDim * 2;
   static constexpr int kQBytes = kBlockM * kTileRowBytes;
   static constexpr int kKvStageBytes = kBlockN * kTileRowBytes;
-  static constexpr int kRawBytes = kFp8Kv && !kFp8Direct ? kBlockN * kHeadDim : 0;  // one packed FP8 tile
+  static constexpr int kRawBytes = kFp8Kv ? kBlockN * kHeadDim : 0;  // one packed FP8 tile
   static constexpr int kOffQ = 0;
   static constexpr int kOffK = kOffQ + kQBytes;
   static constexpr int kOffV = kOffK + kStages * kKvStageBytes;
@@ -100,14 +91,13 @@ struct HopperTraits : HopperShape<kHeadDim_> {
   static constexpr int kOffRawV = kOffRawK + kRawBytes;
   static constexpr int kOffRows = kOffRawV + kRawBytes;              // longlong2 [2][kBlockN]: K/V element offsets
   static constexpr int kOffRowFactor = kOffRows + 2 * kBlockN * 16;  // float [kBlockM]
-  static constexpr int kOffPipeK = kOffRowFactor + kBlockM * 4;
-  static constexpr int kOffPipeV = kOffPipeK + static_cast<int>(sizeof(PipelineStorage));
-  static constexpr int kUsedBytes = kOffPipeV + static_cast<int>(sizeof(PipelineStorage));
+  static constexpr int kOffBarriers = kOffRowFactor + kBlockM * 4;
+  static constexpr int kUsedBytes = kOffBarriers + static_cast<int>(sizeof(Barriers));
   static constexpr int kSmemBytes = kUsedBytes;  // the dynamic base is 1024-aligned (checked in the kernel)
 
   static_assert(kHeadDim % 64 == 0, "the 128-byte swizzle atom spans 64 elements");
   static_assert(kBlockN <= 128, "one producer thread per row of the row table");
-  static_assert(kOffPipeK % 8 == 0, "mbarriers are 8-byte aligned");
+  static_assert(kOffBarriers % 8 == 0, "mbarriers are 8-byte aligned");
   static_assert(kSmemBytes <= 227 * 1024, "fits an H100 SM's shared memory");
 };
 

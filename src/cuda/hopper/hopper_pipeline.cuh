@@ -1,0 +1,67 @@
+// The K and V stage rings of the Hopper prefill kernel: per stage a "full" mbarrier
+// (the producer filled it) and an "empty" one (both consumer warpgroups are done
+// with it), plus one staging barrier per FP8 raw tile. CUTLASS's PipelineAsync
+// cannot be used as is: a stage is filled either by TMA (transaction bytes) or by
+// cp.async (asynchronous arrivals), decided per tile, so the full barrier counts
+// one arrival per producer thread and the TMA bytes ride on one of them.
+#pragma once
+#include <cutlass/arch/barrier.h>
+
+#include <cstdint>
+#include <cutlass/pipeline/sm90_pipeline.hpp>
+
+namespace kvattn {
+namespace cuda {
+namespace hopper {
+
+template <int kStages>
+struct KvRing {
+  uint64_t full[kStages];
+  uint64_t empty[kStages];
+};
+
+template <int kStages>
+struct HopperBarriers {
+  KvRing<kStages> k, v;
+  uint64_t raw_k, raw_v;  // FP8 staging tiles filled by TMA (transaction barriers, one arrival)
+
+  // One thread initializes; a __syncthreads must follow before any use.
+  __device__ void init(int producer_threads, int consumer_threads) {
+    using cutlass::arch::ClusterBarrier;
+    for (int s = 0; s < kStages; ++s) {
+      ClusterBarrier::init(&k.full[s], producer_threads);
+      ClusterBarrier::init(&v.full[s], producer_threads);
+      ClusterBarrier::init(&k.empty[s], consumer_threads);
+      ClusterBarrier::init(&v.empty[s], consumer_threads);
+    }
+    ClusterBarrier::init(&raw_k, 1);
+    ClusterBarrier::init(&raw_v, 1);
+    cutlass::arch::fence_barrier_init();
+  }
+};
+
+template <int kStages>
+using RingState = cutlass::PipelineState<kStages>;
+
+// Producer side: the first pass over the ring finds every stage empty.
+template <int kStages>
+__device__ __forceinline__ RingState<kStages> producer_start_state() {
+  return RingState<kStages>(0, 1, 0);
+}
+
+template <class Ring, class State>
+__device__ __forceinline__ void producer_acquire(Ring& r, const State& s) {
+  cutlass::arch::ClusterBarrier::wait(&r.empty[s.index()], s.phase());
+}
+template <class Ring, class State>
+__device__ __forceinline__ void consumer_wait(Ring& r, const State& s) {
+  cutlass::arch::ClusterBarrier::wait(&r.full[s.index()], s.phase());
+}
+template <class Ring, class State>
+__device__ __forceinline__ void consumer_release(Ring& r, const State& s) {
+  cutlass::arch::ClusterBarrier::arrive(&r.empty[s.index()]);
+}
+
+}  // namespace hopper
+}  // namespace cuda
+}  // namespace kvattn

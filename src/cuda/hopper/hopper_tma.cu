@@ -1,0 +1,101 @@
+// Host: TMA descriptors of the paged K/V cache for the Hopper prefill kernel.
+// The driver's cuTensorMapEncodeTiled is reached through the runtime's entry-point
+// query, so kvattn links no libcuda. Encoding is pure host work (no stream
+// operation, no allocation): safe inside CUDA-graph capture.
+#include "cuda/hopper/hopper_tma.h"
+
+#if defined(KVATTN_HAVE_HOPPER_KERNELS)
+#include <cuda.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#endif
+
+namespace kvattn {
+namespace cuda {
+namespace hopper {
+
+#if defined(KVATTN_HAVE_HOPPER_KERNELS)
+namespace {
+
+using EncodeTiledFn = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
+                                   const cuuint64_t*, const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave,
+                                   CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+
+EncodeTiledFn encode_tiled() {
+  static const EncodeTiledFn fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &found) !=
+            cudaSuccess ||
+        found != cudaDriverEntryPointSuccess) {
+      (void)cudaGetLastError();
+      return static_cast<EncodeTiledFn>(nullptr);
+    }
+    return reinterpret_cast<EncodeTiledFn>(f);
+  }();
+  return fn;
+}
+
+bool tma_disabled_by_env() {
+  static const bool off = [] {
+    const char* v = std::getenv("KVATTN_HOPPER_TMA");
+    if (v != nullptr && std::strcmp(v, "0") != 0 && std::strcmp(v, "1") != 0)
+      std::fprintf(stderr, "kvattn: KVATTN_HOPPER_TMA: expected 0 or 1, got '%s' (TMA stays on)\n", v);
+    return v != nullptr && std::strcmp(v, "0") == 0;
+  }();
+  return off;
+}
+
+// One cache (K or V): dims (d, row in page, kv head, block), strides in bytes.
+// 16-bit: boxes of 64 elements x box_rows rows, 128-byte swizzle (the stage's
+// layout); FP8: boxes of a whole row x box_rows rows, unswizzled (the staging tile).
+bool encode(CUtensorMap& map, const AttentionProblem& p, const void* base, int64_t stride_token,
+            int64_t stride_head, int64_t stride_block, int box_rows) {
+  const bool fp8 = p.kv_dtype == DType::kFloat8E4M3 || p.kv_dtype == DType::kFloat8E5M2;
+  const int64_t elem = fp8 ? 1 : 2;
+  const CUtensorMapDataType type = fp8                                 ? CU_TENSOR_MAP_DATA_TYPE_UINT8
+                                   : p.kv_dtype == DType::kBFloat16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
+                                                                       : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+  const cuuint64_t dims[4] = {static_cast<cuuint64_t>(p.head_dim), static_cast<cuuint64_t>(p.page_size),
+                              static_cast<cuuint64_t>(p.num_kv_heads), static_cast<cuuint64_t>(p.num_blocks)};
+  const cuuint64_t strides[3] = {static_cast<cuuint64_t>(stride_token * elem),
+                                 static_cast<cuuint64_t>(stride_head * elem),
+                                 static_cast<cuuint64_t>(stride_block * elem)};
+  const cuuint32_t box[4] = {static_cast<cuuint32_t>(fp8 ? p.head_dim : 64), static_cast<cuuint32_t>(box_rows), 1,
+                             1};
+  const cuuint32_t step[4] = {1, 1, 1, 1};
+  for (const cuuint64_t s : strides)
+    if (s % 16 != 0 || s >= (cuuint64_t{1} << 40)) return false;
+  const CUresult r = encode_tiled()(&map, type, 4, const_cast<void*>(base), dims, strides, box, step,
+                                    CU_TENSOR_MAP_INTERLEAVE_NONE,
+                                    fp8 ? CU_TENSOR_MAP_SWIZZLE_NONE : CU_TENSOR_MAP_SWIZZLE_128B,
+                                    CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  return r == CUDA_SUCCESS;
+}
+
+}  // namespace
+
+void make_kv_load(const AttentionProblem& p, int block_n, HopperKvLoad& kv) {
+  kv.tma = false;
+  kv.box_rows = 0;
+  if (!p.paged || tma_disabled_by_env() || encode_tiled() == nullptr) return;
+  const int page = p.page_size;
+  if (page % 8 != 0 || !(block_n % page == 0 || page % block_n == 0)) return;
+  if (p.num_blocks <= 0 || p.num_blocks > INT32_MAX || p.head_dim > 256) return;
+  const int box_rows = page < block_n ? page : block_n;
+  if (!encode(kv.k_map, p, p.k, p.k_stride_token, p.k_stride_head, p.k_stride_block, box_rows)) return;
+  if (!encode(kv.v_map, p, p.v, p.v_stride_token, p.v_stride_head, p.v_stride_block, box_rows)) return;
+  kv.tma = true;
+  kv.box_rows = box_rows;
+}
+#else
+void make_kv_load(const AttentionProblem&, int, HopperKvLoad& kv) { kv.tma = false; }
+#endif
+
+}  // namespace hopper
+}  // namespace cuda
+}  // namespace kvattn

@@ -1,0 +1,19 @@
+// Host: TMA descriptors for the Hopper prefill kernel's K/V loads.
+#pragma once
+#include "core/problem.h"
+#include "cuda/hopper/hopper_params.h"
+
+namespace kvattn {
+namespace cuda {
+namespace hopper {
+
+// Fills kv for tiles of block_n rows when TMA can load p's paged cache: page
+// sizes that are multiples of 8 rows and divide or are divided by block_n, 16-byte
+// aligned strides and base (checked by the caller's prefill_rows_aligned16), and
+// a driver that encodes the descriptors. Otherwise leaves kv.tma false (the
+// kernel gathers every tile with cp.async). KVATTN_HOPPER_TMA=0 forces that.
+void make_kv_load(const AttentionProblem& p, int block_n, HopperKvLoad& kv);
+
+}  // namespace hopper
+}  // namespace cuda
+}  // namespace kvattn
