@@ -46,6 +46,8 @@ int main(int argc, char** argv) {
   try {
     opts = kb::parse_options(argc, argv);
     workloads = kb::select_workloads(opts.workloads);
+    if (opts.page_size > 0)
+      for (kb::Workload& w : workloads) w.page_size = opts.page_size;
   } catch (const std::exception& e) {
     std::cerr << "kvattn-bench: " << e.what() << "\n" << kb::usage_text();
     return 2;

@@ -36,6 +36,8 @@ const char* usage_text() {
          "is bf16)\n"
          "  --backend auto,portable,hopper  CUDA backends to time (default: "
          "auto; rows kvattn, kvattn-portable, kvattn-hopper)\n"
+         "  --page-size N            page size of every workload's KV cache (default: "
+         "the workload's, 16)\n"
          "  --reps N                 timed repetitions (default: ~1 s per "
          "workload, at most 100)\n"
          "  --json FILE|DIR/         write results as JSON (a directory gets "
@@ -66,6 +68,14 @@ Options parse_options(int argc, char** argv) {
 
     if (is("--workload")) {
       for (const std::string& w : split_commas(value("--workload"))) o.workloads.push_back(w);
+    } else if (is("--page-size")) {
+      const std::string v = value("--page-size");
+      try {
+        o.page_size = std::stoi(v);
+      } catch (const std::exception&) {
+        o.page_size = 0;
+      }
+      if (o.page_size < 1) throw std::invalid_argument("--page-size: expected a positive integer, got '" + v + "'");
     } else if (is("--kv-dtype")) {
       for (const std::string& d : split_commas(value("--kv-dtype"))) o.kv_dtypes.push_back(parse_kv_dtype(d));
     } else if (is("--backend")) {

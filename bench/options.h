@@ -23,6 +23,7 @@ struct Options {
   std::vector<std::string> workloads;  // empty = all
   std::vector<KvDTypeChoice> kv_dtypes;
   std::vector<BackendChoice> backends;  // default: {kvattn = kAuto}
+  int page_size = 0;                    // > 0: every workload's page size (default: its own, 16)
   int reps = 0;                         // 0 = enough for about one second per workload (at most 100)
   std::string json_path;                // empty = no JSON; a directory (or trailing '/') =
                                         // <dir>/<gpu-slug>.json

@@ -6,6 +6,7 @@
 #if __has_include(<cute/tensor.hpp>)
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "cuda/hopper/hopper_traits.h"
@@ -35,12 +36,13 @@ void check_layouts() {
     for (int c = 0; c < kD; ++c)
       if (byte_offset(sQ, r, c) != sw128_offset<kD>(T::kBlockM, r, c) && ++bad < 5)
         ADD_FAILURE() << "Q (" << r << ", " << c << ")";
-  for (int s = 0; s < T::kStages; ++s)
+  for (int s = 0; s < std::max(T::kKStages, T::kVStages); ++s)
     for (int r = 0; r < T::kBlockN; ++r)
       for (int c = 0; c < kD; ++c) {
         const uint32_t want = s * T::kKvStageBytes + sw128_offset<kD>(T::kBlockN, r, c);
-        if (byte_offset(sK, r, c, s) != want && ++bad < 5) ADD_FAILURE() << "K (" << r << ", " << c << ", " << s << ")";
-        if (byte_offset(sVt, c, r, s) != want && ++bad < 5)
+        if (s < T::kKStages && byte_offset(sK, r, c, s) != want && ++bad < 5)
+          ADD_FAILURE() << "K (" << r << ", " << c << ", " << s << ")";
+        if (s < T::kVStages && byte_offset(sVt, c, r, s) != want && ++bad < 5)
           ADD_FAILURE() << "Vt (" << c << ", " << r << ", " << s << ")";
       }
   EXPECT_EQ(bad, 0) << "head dim " << kD;

@@ -116,7 +116,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   if (wg == 0) {
     cutlass::arch::warpgroup_reg_dealloc<Traits::kProducerRegs>();
     if (n_tiles > 0) {
-      const Producer<Traits> producer{p,      params.kv, bars,     sbase,   reinterpret_cast<longlong2*>(smem + Traits::kOffRows),
+      const Producer<Traits> producer{p,      params.kv, bars,     sbase,   reinterpret_cast<int64_t*>(smem + Traits::kOffRows),
                                       b,      hk,        kv_len,   k_row0,  tile_lo,
                                       n_tiles, static_cast<int>(threadIdx.x)};
       producer.run();
@@ -174,7 +174,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
 
   FragSoftmax softmax;
   softmax.init();
-  cutlass::PipelineState<Traits::kStages> k_state, v_state;
+  cutlass::PipelineState<Traits::kKStages> k_state;
+  cutlass::PipelineState<Traits::kVStages> v_state;
   // Logits of tile j (in tSrS) -> probabilities; returns whether O needs alpha.
   const auto softmax_tile = [&](int j, float(&alpha)[2]) {
     FragSoftmax::transform(tSrS, logit, mult);

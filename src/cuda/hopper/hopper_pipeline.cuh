@@ -20,18 +20,21 @@ struct KvRing {
   uint64_t empty[kStages];
 };
 
-template <int kStages>
+template <int kKStages, int kVStages>
 struct HopperBarriers {
-  KvRing<kStages> k, v;
+  KvRing<kKStages> k;
+  KvRing<kVStages> v;
   uint64_t raw_k, raw_v;  // FP8 staging tiles filled by TMA (transaction barriers, one arrival)
 
   // One thread initializes; a __syncthreads must follow before any use.
   __device__ void init(int producer_threads, int consumer_threads) {
     using cutlass::arch::ClusterBarrier;
-    for (int s = 0; s < kStages; ++s) {
+    for (int s = 0; s < kKStages; ++s) {
       ClusterBarrier::init(&k.full[s], producer_threads);
-      ClusterBarrier::init(&v.full[s], producer_threads);
       ClusterBarrier::init(&k.empty[s], consumer_threads);
+    }
+    for (int s = 0; s < kVStages; ++s) {
+      ClusterBarrier::init(&v.full[s], producer_threads);
       ClusterBarrier::init(&v.empty[s], consumer_threads);
     }
     ClusterBarrier::init(&raw_k, 1);

@@ -39,16 +39,18 @@ __device__ __forceinline__ void fence_async_proxy() { asm volatile("fence.proxy.
 
 template <class Traits>
 struct Producer {
-  static constexpr int kBlockN = Traits::kBlockN, kD = Traits::kHeadDim, kStages = Traits::kStages;
+  static constexpr int kBlockN = Traits::kBlockN, kD = Traits::kHeadDim;
+  static constexpr int kKStages = Traits::kKStages, kVStages = Traits::kVStages;
   static constexpr bool kFp8 = Traits::kFp8Kv;
-  using Bars = HopperBarriers<kStages>;
-  using State = RingState<kStages>;
+  using Bars = typename Traits::Barriers;
+  using KState = RingState<kKStages>;
+  using VState = RingState<kVStages>;
 
   const PrefillParams& p;
   const HopperKvLoad& kv;
   Bars& bars;
   uint32_t sbase;
-  longlong2* rows;  // gather mode: [2][kBlockN] K/V offsets of two tiles
+  int64_t* rows;  // gather mode: [2][kBlockN] K element offsets of two tiles (V's too when its strides match)
   int b, hk, kv_len, k_row0, tile_lo, n_tiles, tid;
 
   __device__ __forceinline__ int key0(int t) const { return (tile_lo + t) * kBlockN; }
@@ -100,11 +102,14 @@ struct Producer {
   }
 
   // Row offsets from the row table (gather mode) or computed per row (TMA mode's
-  // boundary tile, once per CTA).
-  template <bool kIsV>
+  // boundary tile, once per CTA; V in gather mode when its strides differ from K's).
   __device__ __forceinline__ auto table_rows(int t) const {
-    const longlong2* tr = rows + (t & 1) * kBlockN;
-    return [tr](uint32_t r) { return kIsV ? tr[r].y : tr[r].x; };
+    const int64_t* tr = rows + (t & 1) * kBlockN;
+    return [tr](uint32_t r) { return tr[r]; };
+  }
+  __device__ __forceinline__ bool v_like_k() const {
+    return p.v_stride_block == p.k_stride_block && p.v_stride_token == p.k_stride_token &&
+           p.v_stride_head == p.k_stride_head;
   }
   template <bool kIsV>
   __device__ __forceinline__ auto direct_rows(int t) const {
@@ -119,7 +124,7 @@ struct Producer {
   // Gather mode's row table of tile t (threads < kBlockN), from its block id.
   __device__ __forceinline__ int block_of(int t) const { return kv_block(p, b, kv_len, key0(t) + tid); }
   __device__ __forceinline__ void write_rows(int t, int block) const {
-    if (tid < kBlockN) rows[(t & 1) * kBlockN + tid] = kv_row_offsets(p, hk, k_row0, key0(t) + tid, block);
+    if (tid < kBlockN) rows[(t & 1) * kBlockN + tid] = kv_row_offsets(p, hk, k_row0, key0(t) + tid, block).x;
   }
 
   // Staging tile -> fp16 stage: 8 codes (8 bytes) -> one 16-byte swizzled chunk per step.
@@ -217,32 +222,34 @@ struct Producer {
   __device__ __forceinline__ void run_tma_wide() const {
     const bool copy = !(p.hopper_experiment & kHopperNoLoad);
     const bool warp0 = tid < 32;
-    State st = producer_start_state<kStages>();
+    KState ks = producer_start_state<kKStages>();
+    VState vs = producer_start_state<kVStages>();
     Slot slot = warp0 ? load_slot(0) : Slot{};
     for (int j = 0; j < n_tiles; ++j) {
       const Slot next = warp0 ? load_slot(j + 1) : Slot{};  // in flight while this tile is issued
       const bool tma = inside(j);
-      uint64_t* full_k = &bars.k.full[st.index()];
-      uint64_t* full_v = &bars.v.full[st.index()];
-      producer_acquire(bars.k, st);
+      uint64_t* full_k = &bars.k.full[ks.index()];
+      uint64_t* full_v = &bars.v.full[vs.index()];
+      producer_acquire(bars.k, ks);
       if (tma) {
-        if (warp0 && copy) tma_tile(kv.k_map, k_stage(st.index()), full_k, slot);
+        if (warp0 && copy) tma_tile(kv.k_map, k_stage(ks.index()), full_k, slot);
         if (!copy && tid == 0) cutlass::arch::ClusterBarrier::arrive(full_k);
         arrive_tma(full_k);
       } else {
-        if (copy) gather_wide<false>(k_stage(st.index()), direct_rows<false>(j));
+        if (copy) gather_wide<false>(k_stage(ks.index()), direct_rows<false>(j));
         arrive_gathered(full_k);
       }
-      producer_acquire(bars.v, st);
+      producer_acquire(bars.v, vs);
       if (tma) {
-        if (warp0 && copy) tma_tile(kv.v_map, v_stage(st.index()), full_v, slot);
+        if (warp0 && copy) tma_tile(kv.v_map, v_stage(vs.index()), full_v, slot);
         if (!copy && tid == 0) cutlass::arch::ClusterBarrier::arrive(full_v);
         arrive_tma(full_v);
       } else {
-        if (copy) gather_wide<true>(v_stage(st.index()), direct_rows<true>(j));
+        if (copy) gather_wide<true>(v_stage(vs.index()), direct_rows<true>(j));
         arrive_gathered(full_v);
       }
-      ++st;
+      ++ks;
+      ++vs;
       slot = next;
     }
     cp_async_wait_group<0>();
@@ -250,30 +257,38 @@ struct Producer {
 
   __device__ __forceinline__ void run_gather_wide() const {
     const bool copy = !(p.hopper_experiment & kHopperNoLoad);
-    State st = producer_start_state<kStages>();
+    const bool v_table = v_like_k();
+    KState ks = producer_start_state<kKStages>();
+    VState vs = producer_start_state<kVStages>();
     // Row tables of tiles 0 and 1; block ids of tile t+2 are loaded during tile t.
     write_rows(0, block_of(0));
     if (n_tiles > 1) write_rows(1, block_of(1));
     producer_sync();
     for (int j = 0; j < n_tiles; ++j) {
       const int ahead = (tid < kBlockN && j + 2 < n_tiles) ? block_of(j + 2) : -1;
-      producer_acquire(bars.k, st);
-      if (copy) gather_wide<false>(k_stage(st.index()), table_rows<false>(j));
-      arrive_gathered(&bars.k.full[st.index()]);
-      producer_acquire(bars.v, st);
-      if (copy) gather_wide<true>(v_stage(st.index()), table_rows<true>(j));
-      arrive_gathered(&bars.v.full[st.index()]);
+      producer_acquire(bars.k, ks);
+      if (copy) gather_wide<false>(k_stage(ks.index()), table_rows(j));
+      arrive_gathered(&bars.k.full[ks.index()]);
+      producer_acquire(bars.v, vs);
+      if (copy) {
+        if (v_table)
+          gather_wide<true>(v_stage(vs.index()), table_rows(j));
+        else
+          gather_wide<true>(v_stage(vs.index()), direct_rows<true>(j));
+      }
+      arrive_gathered(&bars.v.full[vs.index()]);
       producer_sync();  // everyone done reading row slot j % 2
       if (j + 2 < n_tiles) write_rows(j + 2, ahead);
-      ++st;
+      ++ks;
+      ++vs;
     }
     cp_async_wait_group<0>();
   }
 
   // ---- FP8 KV: staging tile -> widened stage ----
   // Widens the staging tile into stage `dst` of ring r and marks it full.
-  __device__ __forceinline__ void widen_into(KvRing<kStages>& r, const State& st, uint32_t raw, uint32_t dst,
-                                             bool copy) const {
+  template <class Ring, class State>
+  __device__ __forceinline__ void widen_into(Ring& r, const State& st, uint32_t raw, uint32_t dst, bool copy) const {
     producer_acquire(r, st);
     if (copy) widen_any(raw, dst);
     fence_async_proxy();  // generic stores -> the tensor cores' reads
@@ -309,21 +324,23 @@ struct Producer {
         producer_sync();
       }
     };
-    State st = producer_start_state<kStages>();
+    KState ks = producer_start_state<kKStages>();
+    VState vs = producer_start_state<kVStages>();
     Slot slot = warp0 ? load_slot(0) : Slot{};
     fill(0, false, slot);
     fill(0, true, slot);
     for (int j = 0; j < n_tiles; ++j) {
       const Slot next = warp0 ? load_slot(j + 1) : Slot{};
       landed(j, false);
-      widen_into(bars.k, st, raw_k, k_stage(st.index()), copy);
+      widen_into(bars.k, ks, raw_k, k_stage(ks.index()), copy);
       producer_sync();  // staging K read by everyone
       if (j + 1 < n_tiles) fill(j + 1, false, next);
       landed(j, true);
-      widen_into(bars.v, st, raw_v, v_stage(st.index()), copy);
+      widen_into(bars.v, vs, raw_v, v_stage(vs.index()), copy);
       producer_sync();  // staging V read by everyone
       if (j + 1 < n_tiles) fill(j + 1, true, next);
-      ++st;
+      ++ks;
+      ++vs;
       slot = next;
     }
     cp_async_wait_group<0>();
@@ -331,33 +348,42 @@ struct Producer {
 
   __device__ __forceinline__ void run_gather_fp8() const {
     const bool copy = !(p.hopper_experiment & kHopperNoLoad);
+    const bool v_table = v_like_k();
     const uint32_t raw_k = sbase + Traits::kOffRawK, raw_v = sbase + Traits::kOffRawV;
-    State st = producer_start_state<kStages>();
+    const auto gather_v = [&](int t) {
+      if (v_table)
+        gather_raw<true>(raw_v, table_rows(t));
+      else
+        gather_raw<true>(raw_v, direct_rows<true>(t));
+    };
+    KState ks = producer_start_state<kKStages>();
+    VState vs = producer_start_state<kVStages>();
     write_rows(0, block_of(0));
     if (n_tiles > 1) write_rows(1, block_of(1));
     producer_sync();
-    if (copy) gather_raw<false>(raw_k, table_rows<false>(0));
+    if (copy) gather_raw<false>(raw_k, table_rows(0));
     cp_async_commit();
-    if (copy) gather_raw<true>(raw_v, table_rows<true>(0));
+    if (copy) gather_v(0);
     cp_async_commit();
     for (int j = 0; j < n_tiles; ++j) {
       const int ahead = (tid < kBlockN && j + 2 < n_tiles) ? block_of(j + 2) : -1;
       // K: staging holds tile j once this thread's group landed and all threads synced.
       cp_async_wait_group<1>();
       producer_sync();
-      widen_into(bars.k, st, raw_k, k_stage(st.index()), copy);
+      widen_into(bars.k, ks, raw_k, k_stage(ks.index()), copy);
       producer_sync();  // staging K free
-      if (copy && j + 1 < n_tiles) gather_raw<false>(raw_k, table_rows<false>(j + 1));
+      if (copy && j + 1 < n_tiles) gather_raw<false>(raw_k, table_rows(j + 1));
       cp_async_commit();
       // V likewise.
       cp_async_wait_group<1>();
       producer_sync();
-      widen_into(bars.v, st, raw_v, v_stage(st.index()), copy);
+      widen_into(bars.v, vs, raw_v, v_stage(vs.index()), copy);
       producer_sync();  // staging V free; row slot j % 2 read by every thread
-      if (copy && j + 1 < n_tiles) gather_raw<true>(raw_v, table_rows<true>(j + 1));
+      if (copy && j + 1 < n_tiles) gather_v(j + 1);
       cp_async_commit();
       if (j + 2 < n_tiles) write_rows(j + 2, ahead);
-      ++st;
+      ++ks;
+      ++vs;
     }
     cp_async_wait_group<0>();
   }

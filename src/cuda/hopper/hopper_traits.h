@@ -19,22 +19,27 @@ namespace cuda {
 namespace hopper {
 
 // Tile per head dim: 128 query rows (two consumer warpgroups x 64, the WGMMA
-// M), KV tiles of kBlockN keys, two shared-memory stages of K and of V. D 256
-// takes 64-key tiles so that two stages plus the FP8 staging fit 227 KB.
-template <int kHeadDim>
+// M) and KV tiles of kBlockN keys (D 256: 64). Stage counts of the K and V rings
+// fill the 227 KB: with a third stage the producer's copies have two consumer
+// slots to land instead of one (V is the tighter ring: a V stage frees a slot
+// later than a K stage). 16-bit D <= 128: 3 + 3; FP8 D 128 (which also needs
+// the 32 KB staging tile): 2 K + 3 V; D 256: 2 + 2.
+template <int kHeadDim, bool kFp8Kv>
 struct HopperShape {
   static constexpr int kBlockM = 128;
   static constexpr int kBlockN = kHeadDim <= 128 ? 128 : 64;
-  static constexpr int kStages = 2;
+  static constexpr int kVStages = kHeadDim <= 128 ? 3 : 2;
+  static constexpr int kKStages = kHeadDim <= 64 || (kHeadDim <= 128 && !kFp8Kv) ? 3 : 2;
 };
 
 // How the KV cache stores elements: the q dtype, or FP8 (e4m3 / e5m2 picked at
 // run time by the producer: the format only changes the widening instruction).
 template <int kHeadDim_, class QT_, bool kFp8Kv_>
-struct HopperTraits : HopperShape<kHeadDim_> {
-  using Shape_ = HopperShape<kHeadDim_>;
+struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
+  using Shape_ = HopperShape<kHeadDim_, kFp8Kv_>;
   static constexpr int kHeadDim = kHeadDim_;
-  static constexpr int kBlockM = Shape_::kBlockM, kBlockN = Shape_::kBlockN, kStages = Shape_::kStages;
+  static constexpr int kBlockM = Shape_::kBlockM, kBlockN = Shape_::kBlockN;
+  static constexpr int kKStages = Shape_::kKStages, kVStages = Shape_::kVStages;
   static constexpr bool kFp8Kv = kFp8Kv_;
   using QT = QT_;  // q and out as stored (__nv_bfloat16 or __half)
   // The tensor cores multiply in fp16 when KV is FP8 (fp8 -> fp16 is one cvt
@@ -59,12 +64,13 @@ struct HopperTraits : HopperShape<kHeadDim_> {
   using SmemAtom = decltype(cute::GMMA::Layout_K_SW128_Atom<MmaT>{});
   using SmemLayoutQ = decltype(cute::tile_to_shape(SmemAtom{}, cute::Shape<cute::Int<kBlockM>, cute::Int<kHeadDim>>{}));
   using SmemLayoutK = decltype(cute::tile_to_shape(
-      SmemAtom{}, cute::Shape<cute::Int<kBlockN>, cute::Int<kHeadDim>, cute::Int<kStages>>{}));
-  using SmemLayoutV = SmemLayoutK;
+      SmemAtom{}, cute::Shape<cute::Int<kBlockN>, cute::Int<kHeadDim>, cute::Int<kKStages>>{}));
+  using SmemLayoutV = decltype(cute::tile_to_shape(
+      SmemAtom{}, cute::Shape<cute::Int<kBlockN>, cute::Int<kHeadDim>, cute::Int<kVStages>>{}));
   // V seen as (head dim, key, stage): the MN-major B operand of O += P V.
   using SmemLayoutVt = decltype(cute::composition(
       SmemLayoutV{},
-      cute::make_ordered_layout(cute::Shape<cute::Int<kHeadDim>, cute::Int<kBlockN>, cute::Int<kStages>>{},
+      cute::make_ordered_layout(cute::Shape<cute::Int<kHeadDim>, cute::Int<kBlockN>, cute::Int<kVStages>>{},
                                 cute::Step<cute::_2, cute::_1, cute::_3>{})));
 
   // S = Q K^T: A and B from shared memory; O += P V: P from registers. Two
@@ -77,7 +83,7 @@ struct HopperTraits : HopperShape<kHeadDim_> {
                                  cute::GMMA::Major::K, cute::GMMA::Major::MN>(),
       cute::Layout<cute::Shape<cute::_2, cute::_1, cute::_1>>{}));
 
-  using Barriers = HopperBarriers<kStages>;
+  using Barriers = HopperBarriers<kKStages, kVStages>;
 
   // ---- shared memory map (bytes from the 1024-aligned dynamic base) ----
   static constexpr int kTileRowBytes = kHeadDim * 2;
@@ -86,11 +92,11 @@ struct HopperTraits : HopperShape<kHeadDim_> {
   static constexpr int kRawBytes = kFp8Kv ? kBlockN * kHeadDim : 0;  // one packed FP8 tile
   static constexpr int kOffQ = 0;
   static constexpr int kOffK = kOffQ + kQBytes;
-  static constexpr int kOffV = kOffK + kStages * kKvStageBytes;
-  static constexpr int kOffRawK = kOffV + kStages * kKvStageBytes;
+  static constexpr int kOffV = kOffK + kKStages * kKvStageBytes;
+  static constexpr int kOffRawK = kOffV + kVStages * kKvStageBytes;
   static constexpr int kOffRawV = kOffRawK + kRawBytes;
-  static constexpr int kOffRows = kOffRawV + kRawBytes;              // longlong2 [2][kBlockN]: K/V element offsets
-  static constexpr int kOffRowFactor = kOffRows + 2 * kBlockN * 16;  // float [kBlockM]
+  static constexpr int kOffRows = kOffRawV + kRawBytes;             // int64 [2][kBlockN]: KV element offsets
+  static constexpr int kOffRowFactor = kOffRows + 2 * kBlockN * 8;  // float [kBlockM]
   static constexpr int kOffBarriers = kOffRowFactor + kBlockM * 4;
   static constexpr int kUsedBytes = kOffBarriers + static_cast<int>(sizeof(Barriers));
   static constexpr int kSmemBytes = kUsedBytes;  // the dynamic base is 1024-aligned (checked in the kernel)
@@ -98,7 +104,7 @@ struct HopperTraits : HopperShape<kHeadDim_> {
   static_assert(kHeadDim % 64 == 0, "the 128-byte swizzle atom spans 64 elements");
   static_assert(kBlockN <= 128, "one producer thread per row of the row table");
   static_assert(kOffBarriers % 8 == 0, "mbarriers are 8-byte aligned");
-  static_assert(kSmemBytes <= 227 * 1024, "fits an H100 SM's shared memory");
+  static_assert(kSmemBytes <= 227 * 1024, "fits an H100 SM's shared memory (227 KB per block)");
 };
 
 // Byte offset of 16-bit element (row, col) in a [rows x kHeadDim] tile laid out
