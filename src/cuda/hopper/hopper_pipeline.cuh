@@ -24,7 +24,7 @@ template <int kKStages, int kVStages>
 struct HopperBarriers {
   KvRing<kKStages> k;
   KvRing<kVStages> v;
-  uint64_t raw_k, raw_v;  // FP8 staging tiles filled by TMA (transaction barriers, one arrival)
+  uint64_t raw_k[2], raw_v[2];  // FP8 staging tiles filled by TMA (transaction barriers, one arrival)
 
   // One thread initializes; a __syncthreads must follow before any use.
   __device__ void init(int producer_threads, int consumer_threads) {
@@ -37,8 +37,10 @@ struct HopperBarriers {
       ClusterBarrier::init(&v.full[s], producer_threads);
       ClusterBarrier::init(&v.empty[s], consumer_threads);
     }
-    ClusterBarrier::init(&raw_k, 1);
-    ClusterBarrier::init(&raw_v, 1);
+    for (int i = 0; i < 2; ++i) {
+      ClusterBarrier::init(&raw_k[i], 1);
+      ClusterBarrier::init(&raw_v[i], 1);
+    }
     cutlass::arch::fence_barrier_init();
   }
 };

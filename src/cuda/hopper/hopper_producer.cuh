@@ -165,29 +165,25 @@ struct Producer {
     }
     return s;
   }
-  // Warp 0: lane 0 expects the tile's bytes on bar and issues its boxes into dst
-  // (16-bit: the swizzled stage, 64-column atoms of kBlockN rows; FP8: the packed
-  // staging tile).
+  // Warp 0: lane 0 expects the tile's bytes on bar, then lane s issues the boxes
+  // of page slot s into dst (16-bit: the swizzled stage, 64-column atoms of
+  // kBlockN rows; FP8: the packed staging tile). One lane per page keeps the issue
+  // of 8-16 small boxes off a single thread's critical path.
   __device__ __forceinline__ void tma_tile(const CUtensorMap& map, uint32_t dst, uint64_t* bar, Slot slot) const {
     constexpr uint32_t kBytes = kBlockN * kD * (kFp8 ? 1 : 2);
     const int lane = tid % 32;
     if (lane == 0) cutlass::arch::ClusterTransactionBarrier::arrive_and_expect_tx(bar, kBytes);
-    const int slots = kBlockN / kv.box_rows;
-    for (int s = 0; s < slots; ++s) {
-      const int block = __shfl_sync(0xffffffffu, slot.block, s);
-      const int row = __shfl_sync(0xffffffffu, slot.row, s);
-      if (lane != 0) continue;
-      const uint64_t hint = static_cast<uint64_t>(cute::TMA::CacheHintSm90::EVICT_NORMAL);
-      if constexpr (kFp8) {
-        void* d = smem_ptr_of(dst + s * kv.box_rows * kD);
-        cute::SM90_TMA_LOAD_4D::copy(&map, bar, hint, d, 0, row, hk, block);
-      } else {
+    __syncwarp();
+    if (lane * kv.box_rows >= kBlockN) return;
+    const uint64_t hint = static_cast<uint64_t>(cute::TMA::CacheHintSm90::EVICT_NORMAL);
+    if constexpr (kFp8) {
+      cute::SM90_TMA_LOAD_4D::copy(&map, bar, hint, smem_ptr_of(dst + lane * kv.box_rows * kD), 0, slot.row, hk,
+                                   slot.block);
+    } else {
 #pragma unroll
-        for (int c = 0; c < kD / 64; ++c) {
-          void* d = smem_ptr_of(dst + c * (kBlockN * 128) + s * kv.box_rows * 128);
-          cute::SM90_TMA_LOAD_4D::copy(&map, bar, hint, d, c * 64, row, hk, block);
-        }
-      }
+      for (int c = 0; c < kD / 64; ++c)
+        cute::SM90_TMA_LOAD_4D::copy(&map, bar, hint, smem_ptr_of(dst + c * (kBlockN * 128) + lane * kv.box_rows * 128),
+                                     c * 64, slot.row, hk, slot.block);
     }
   }
   // The TMA wrapper takes a generic pointer (and converts it back to a shared address).
@@ -295,53 +291,66 @@ struct Producer {
     cutlass::arch::ClusterBarrier::arrive(&r.full[st.index()]);
   }
 
+  // TMA mode: kRawBuffers staging tiles per K and V; tile t uses buffer
+  // t % kRawBuffers, so with two the TMA of tile j + 2 flies while tile j + 1 is widened.
   __device__ __forceinline__ void run_tma_fp8() const {
+    constexpr int kBufs = Traits::kRawBuffers;
     const bool copy = !(p.hopper_experiment & kHopperNoLoad);
     const bool warp0 = tid < 32;
-    const uint32_t raw_k = sbase + Traits::kOffRawK, raw_v = sbase + Traits::kOffRawV;
-    uint32_t raw_k_phase = 0, raw_v_phase = 0;
-    // Tile t into a staging tile: TMA (inside the sequence) or zero-filling cp.async.
+    const auto raw = [&](bool is_v, int buf) {
+      return sbase + (is_v ? Traits::kOffRawV : Traits::kOffRawK) + buf * Traits::kRawBytes;
+    };
+    uint32_t phases = 0;  // bit (2 * buf + is_v): parity of that staging barrier's next phase
+    // Tile t into its staging tile: TMA (inside the sequence) or zero-filling cp.async.
     const auto fill = [&](int t, bool is_v, Slot slot) {
-      if (!copy) return;
+      if (!copy || t >= n_tiles) return;
+      const int buf = t % kBufs;
       if (inside(t)) {
-        if (warp0) tma_tile(is_v ? kv.v_map : kv.k_map, is_v ? raw_v : raw_k, is_v ? &bars.raw_v : &bars.raw_k, slot);
-      } else if (is_v) {
-        gather_raw<true>(raw_v, direct_rows<true>(t));
+        if (warp0) tma_tile(is_v ? kv.v_map : kv.k_map, raw(is_v, buf), is_v ? &bars.raw_v[buf] : &bars.raw_k[buf], slot);
       } else {
-        gather_raw<false>(raw_k, direct_rows<false>(t));
+        if (is_v)
+          gather_raw<true>(raw(true, buf), direct_rows<true>(t));
+        else
+          gather_raw<false>(raw(false, buf), direct_rows<false>(t));
+        cp_async_commit();
       }
-      cp_async_commit();
     };
     // Waits until staging holds tile t (every producer thread).
     const auto landed = [&](int t, bool is_v) {
       if (!copy) return;
+      const int buf = t % kBufs;
       if (inside(t)) {
-        uint32_t& phase = is_v ? raw_v_phase : raw_k_phase;
-        cutlass::arch::ClusterBarrier::wait(is_v ? &bars.raw_v : &bars.raw_k, phase);
-        phase ^= 1u;
+        const uint32_t bit = 1u << (2 * buf + (is_v ? 1 : 0));
+        cutlass::arch::ClusterBarrier::wait(is_v ? &bars.raw_v[buf] : &bars.raw_k[buf], (phases & bit) ? 1u : 0u);
+        phases ^= bit;
       } else {
-        cp_async_wait_group<0>();
+        cp_async_wait_group<0>();  // only the boundary tile is gathered
         producer_sync();
       }
     };
     KState ks = producer_start_state<kKStages>();
     VState vs = producer_start_state<kVStages>();
-    Slot slot = warp0 ? load_slot(0) : Slot{};
-    fill(0, false, slot);
-    fill(0, true, slot);
+    // Slots of the next tile to fill (warp 0): tiles 0 .. kBufs - 1 now, then tile
+    // j + kBufs during tile j.
+    Slot ahead = warp0 ? load_slot(0) : Slot{};
+    for (int t = 0; t < kBufs; ++t) {
+      fill(t, false, ahead);
+      fill(t, true, ahead);
+      ahead = warp0 ? load_slot(t + 1) : Slot{};
+    }
     for (int j = 0; j < n_tiles; ++j) {
-      const Slot next = warp0 ? load_slot(j + 1) : Slot{};
+      const int buf = j % kBufs;
       landed(j, false);
-      widen_into(bars.k, ks, raw_k, k_stage(ks.index()), copy);
-      producer_sync();  // staging K read by everyone
-      if (j + 1 < n_tiles) fill(j + 1, false, next);
+      widen_into(bars.k, ks, raw(false, buf), k_stage(ks.index()), copy);
+      producer_sync();  // staging K[buf] read by everyone
+      fill(j + kBufs, false, ahead);
       landed(j, true);
-      widen_into(bars.v, vs, raw_v, v_stage(vs.index()), copy);
-      producer_sync();  // staging V read by everyone
-      if (j + 1 < n_tiles) fill(j + 1, true, next);
+      widen_into(bars.v, vs, raw(true, buf), v_stage(vs.index()), copy);
+      producer_sync();  // staging V[buf] read by everyone
+      fill(j + kBufs, true, ahead);
+      ahead = warp0 ? load_slot(j + kBufs + 1) : Slot{};
       ++ks;
       ++vs;
-      slot = next;
     }
     cp_async_wait_group<0>();
   }

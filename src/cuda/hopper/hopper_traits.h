@@ -22,14 +22,17 @@ namespace hopper {
 // M) and KV tiles of kBlockN keys (D 256: 64). Stage counts of the K and V rings
 // fill the 227 KB: with a third stage the producer's copies have two consumer
 // slots to land instead of one (V is the tighter ring: a V stage frees a slot
-// later than a K stage). 16-bit D <= 128: 3 + 3; FP8 D 128 (which also needs
-// the 32 KB staging tile): 2 K + 3 V; D 256: 2 + 2.
+// later than a K stage). FP8 KV also needs packed staging tiles for K and V:
+// two of each (the producer widens one while TMA fills the next) where they fit.
+//   16-bit: D <= 128 3 + 3 stages, D 256 2 + 2;
+//   FP8: D 64 3 + 3 and two staging pairs, D 128 2 + 2 and two, D 256 2 + 2 and one.
 template <int kHeadDim, bool kFp8Kv>
 struct HopperShape {
   static constexpr int kBlockM = 128;
   static constexpr int kBlockN = kHeadDim <= 128 ? 128 : 64;
-  static constexpr int kVStages = kHeadDim <= 128 ? 3 : 2;
   static constexpr int kKStages = kHeadDim <= 64 || (kHeadDim <= 128 && !kFp8Kv) ? 3 : 2;
+  static constexpr int kVStages = kKStages;
+  static constexpr int kRawBuffers = kFp8Kv ? (kHeadDim <= 128 ? 2 : 1) : 0;
 };
 
 // How the KV cache stores elements: the q dtype, or FP8 (e4m3 / e5m2 picked at
@@ -39,7 +42,7 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   using Shape_ = HopperShape<kHeadDim_, kFp8Kv_>;
   static constexpr int kHeadDim = kHeadDim_;
   static constexpr int kBlockM = Shape_::kBlockM, kBlockN = Shape_::kBlockN;
-  static constexpr int kKStages = Shape_::kKStages, kVStages = Shape_::kVStages;
+  static constexpr int kKStages = Shape_::kKStages, kVStages = Shape_::kVStages, kRawBuffers = Shape_::kRawBuffers;
   static constexpr bool kFp8Kv = kFp8Kv_;
   using QT = QT_;  // q and out as stored (__nv_bfloat16 or __half)
   // The tensor cores multiply in fp16 when KV is FP8 (fp8 -> fp16 is one cvt
@@ -89,13 +92,13 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   static constexpr int kTileRowBytes = kHeadDim * 2;
   static constexpr int kQBytes = kBlockM * kTileRowBytes;
   static constexpr int kKvStageBytes = kBlockN * kTileRowBytes;
-  static constexpr int kRawBytes = kFp8Kv ? kBlockN * kHeadDim : 0;  // one packed FP8 tile
+  static constexpr int kRawBytes = kBlockN * kHeadDim;  // one packed FP8 tile
   static constexpr int kOffQ = 0;
   static constexpr int kOffK = kOffQ + kQBytes;
   static constexpr int kOffV = kOffK + kKStages * kKvStageBytes;
   static constexpr int kOffRawK = kOffV + kVStages * kKvStageBytes;
-  static constexpr int kOffRawV = kOffRawK + kRawBytes;
-  static constexpr int kOffRows = kOffRawV + kRawBytes;             // int64 [2][kBlockN]: KV element offsets
+  static constexpr int kOffRawV = kOffRawK + kRawBuffers * kRawBytes;  // raw K buffers, then raw V buffers
+  static constexpr int kOffRows = kOffRawV + kRawBuffers * kRawBytes;            // int64 [2][kBlockN]: KV element offsets
   static constexpr int kOffRowFactor = kOffRows + 2 * kBlockN * 8;  // float [kBlockM]
   static constexpr int kOffBarriers = kOffRowFactor + kBlockM * 4;
   static constexpr int kUsedBytes = kOffBarriers + static_cast<int>(sizeof(Barriers));
