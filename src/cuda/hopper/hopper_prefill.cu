@@ -60,10 +60,10 @@ unsigned experiment_flags() {
         f |= kHopperNoLoad;
       else if (name == "nosoftmax")
         f |= kHopperNoSoftmax;
-      else if (name == "kahead")
-        f |= kHopperKAhead;
+      else if (name == "nowiden")
+        f |= kHopperNoWiden;
       else if (!name.empty())
-        std::fprintf(stderr, "kvattn: KVATTN_HOPPER_EXPERIMENT: unknown '%s' (expected noload, nosoftmax, kahead)\n",
+        std::fprintf(stderr, "kvattn: KVATTN_HOPPER_EXPERIMENT: unknown '%s' (expected noload, nosoftmax, nowiden)\n",
                      name.c_str());
       start = end + 1;
     }

@@ -286,7 +286,7 @@ struct Producer {
   template <class Ring, class State>
   __device__ __forceinline__ void widen_into(Ring& r, const State& st, uint32_t raw, uint32_t dst, bool copy) const {
     producer_acquire(r, st);
-    if (copy) widen_any(raw, dst);
+    if (copy && !(p.hopper_experiment & kHopperNoWiden)) widen_any(raw, dst);
     fence_async_proxy();  // generic stores -> the tensor cores' reads
     cutlass::arch::ClusterBarrier::arrive(&r.full[st.index()]);
   }

@@ -53,12 +53,16 @@ int tma_env() {
   return v;
 }
 
+bool fp8_kv(const AttentionProblem& p) {
+  return p.kv_dtype == DType::kFloat8E4M3 || p.kv_dtype == DType::kFloat8E5M2;
+}
+
 // One cache (K or V): dims (d, row in page, kv head, block), strides in bytes.
 // 16-bit: boxes of 64 elements x box_rows rows, 128-byte swizzle (the stage's
 // layout); FP8: boxes of a whole row x box_rows rows, unswizzled (the staging tile).
 bool encode(CUtensorMap& map, const AttentionProblem& p, const void* base, int64_t stride_token,
             int64_t stride_head, int64_t stride_block, int box_rows) {
-  const bool fp8 = p.kv_dtype == DType::kFloat8E4M3 || p.kv_dtype == DType::kFloat8E5M2;
+  const bool fp8 = fp8_kv(p);
   const int64_t elem = fp8 ? 1 : 2;
   const CUtensorMapDataType type = fp8                                 ? CU_TENSOR_MAP_DATA_TYPE_UINT8
                                    : p.kv_dtype == DType::kBFloat16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
@@ -89,12 +93,13 @@ void make_kv_load(const AttentionProblem& p, int block_n, HopperKvLoad& kv) {
   if (!p.paged || env == 0 || encode_tiled() == nullptr) return;
   const int page = p.page_size;
   if (page % 8 != 0 || !(block_n % page == 0 || page % block_n == 0)) return;
-  // Default: TMA only when a page holds a whole tile (one box per 64-column atom).
-  // With 16-row pages (8 boxes per atom) it measured slower than the cp.async
-  // gather on an H200 (prefill_4x8k bf16 374 vs 406 TFLOP/s, e4m3 292 vs 352).
-  if (env != 1 && page < block_n) return;
-  if (p.num_blocks <= 0 || p.num_blocks > INT32_MAX || p.head_dim > 256) return;
   const int box_rows = page < block_n ? page : block_n;
+  // Default: TMA when a page's rows of a tile carry at least 2 KB. Measured on an H200 against
+  // the cp.async gather (TFLOP/s, prefill_4x8k unless named): bf16 16-row pages
+  // 535 vs 412, 128-row pages 586 vs 420; e4m3 16-row pages 358 vs 351, d256
+  // 395 vs 345, but D 64 (1 KB per page) 261 vs 294.
+  const int64_t box_bytes = int64_t{box_rows} * p.head_dim * (fp8_kv(p) ? 1 : 2);
+  if (env != 1 && box_bytes < 2048) return;
   if (!encode(kv.k_map, p, p.k, p.k_stride_token, p.k_stride_head, p.k_stride_block, box_rows)) return;
   if (!encode(kv.v_map, p, p.v, p.v_stride_token, p.v_stride_head, p.v_stride_block, box_rows)) return;
   kv.tma = true;

@@ -10,8 +10,8 @@ namespace hopper {
 // Fills kv for tiles of block_n rows when TMA can load p's paged cache: page
 // sizes that are multiples of 8 rows and divide or are divided by block_n, 16-byte
 // aligned strides and base (checked by the caller's prefill_rows_aligned16), and
-// a driver that encodes the descriptors; by default only for pages of at least
-// block_n rows. Otherwise leaves kv.tma false (the kernel gathers every tile with
+// a driver that encodes the descriptors; by default only when a page's rows of a
+// tile carry at least 2 KB (smaller boxes measured slower than the gather). Otherwise leaves kv.tma false (the kernel gathers every tile with
 // cp.async). KVATTN_HOPPER_TMA=1 / 0 forces TMA wherever possible / never.
 void make_kv_load(const AttentionProblem& p, int block_n, HopperKvLoad& kv);
 

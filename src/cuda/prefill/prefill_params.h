@@ -10,12 +10,12 @@
 namespace kvattn {
 namespace cuda {
 
-// Bits of PrefillParams::hopper_experiment. The first two are diagnostics whose results
-// are wrong (they bound what the loads or the softmax cost); the others are candidate
-// schedules measured against the default.
+// Bits of PrefillParams::hopper_experiment: diagnostics whose results
+// are wrong: each removes one cost (the loads, the softmax, the FP8 widening) to
+// bound what it takes.
 constexpr unsigned kHopperNoLoad = 1u;     // "noload": the producer signals stages without copying
 constexpr unsigned kHopperNoSoftmax = 2u;  // "nosoftmax": P = S, no max / exp / sums
-constexpr unsigned kHopperKAhead = 4u;     // "kahead": issue K(j+1) before V(j) (V trails K by a tile)
+constexpr unsigned kHopperNoWiden = 4u;    // "nowiden": FP8 tiles are loaded but not widened (stale stages)
 
 struct PrefillParams {
   const void* q = nullptr;
