@@ -105,7 +105,9 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   const int wg = cutlass::canonical_warp_group_idx();
   auto& bars = *reinterpret_cast<typename Traits::Barriers*>(smem + Traits::kOffBarriers);
   if (threadIdx.x == 0) {
-    bars.init(128, Traits::kConsumerThreads);
+    // A stage's full barrier counts its filling threads: the producer warpgroup, or
+    // in FP8 TMA mode the half that widens that ring (hopper_producer.cuh).
+    bars.init(Traits::kFp8Kv && params.kv.tma ? 64 : 128, Traits::kConsumerThreads);
     if (params.kv.tma) {
       cute::prefetch_tma_descriptor(&params.kv.k_map);
       cute::prefetch_tma_descriptor(&params.kv.v_map);

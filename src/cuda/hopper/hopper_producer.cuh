@@ -32,6 +32,8 @@ namespace cuda {
 namespace hopper {
 
 constexpr int kProducerBarrier = 1;  // named barrier of the producer warpgroup (0 is __syncthreads)
+constexpr int kKHalfBarrier = 8;     // FP8 TMA mode: warps 0-1 (K) and 2-3 (V) of the producer
+constexpr int kVHalfBarrier = 9;
 
 __device__ __forceinline__ void producer_sync() { cutlass::arch::NamedBarrier::sync(128, kProducerBarrier); }
 
@@ -83,12 +85,14 @@ struct Producer {
     }
   }
 
-  // FP8 KV: packed rows (kD bytes) into the staging tile.
-  template <bool kIsV, class RowOffset>
-  __device__ __forceinline__ void gather_raw(uint32_t dst, RowOffset off) const {
+  // FP8 KV: packed rows (kD bytes) into the staging tile, by kThreads threads
+  // (thread index t).
+  template <bool kIsV, int kThreads = 128, class RowOffset>
+  __device__ __forceinline__ void gather_raw(uint32_t dst, RowOffset off, int t = -1) const {
     constexpr int kChunks = kD / 16;
-    constexpr int kRowsPerPass = 128 / kChunks;
-    const uint32_t c = static_cast<uint32_t>(tid) % kChunks, r0 = static_cast<uint32_t>(tid) / kChunks;
+    constexpr int kRowsPerPass = kThreads / kChunks;
+    const uint32_t me = static_cast<uint32_t>(t < 0 ? tid : t);
+    const uint32_t c = me % kChunks, r0 = me / kChunks;
     const uint8_t* src = static_cast<const uint8_t*>(kIsV ? p.v : p.k);
     const uint8_t* src_col = src + c * 16;
     const uint32_t dst_col = dst + c * 16;
@@ -127,12 +131,13 @@ struct Producer {
     if (tid < kBlockN) rows[(t & 1) * kBlockN + tid] = kv_row_offsets(p, hk, k_row0, key0(t) + tid, block).x;
   }
 
-  // Staging tile -> fp16 stage: 8 codes (8 bytes) -> one 16-byte swizzled chunk per step.
-  template <Fp8Format kFormat>
-  __device__ __forceinline__ void widen(uint32_t src, uint32_t dst_stage) const {
+  // Staging tile -> fp16 stage: 8 codes (8 bytes) -> one 16-byte swizzled chunk
+  // per step, by kThreads threads (thread index t).
+  template <Fp8Format kFormat, int kThreads>
+  __device__ __forceinline__ void widen(uint32_t src, uint32_t dst_stage, int t) const {
     constexpr int kUnits = kD / 8;
-    constexpr int kRowsPerPass = 128 / kUnits;
-    const uint32_t u = static_cast<uint32_t>(tid) % kUnits, r0 = static_cast<uint32_t>(tid) / kUnits;
+    constexpr int kRowsPerPass = kThreads / kUnits;
+    const uint32_t u = static_cast<uint32_t>(t) % kUnits, r0 = static_cast<uint32_t>(t) / kUnits;
     const uint32_t src_col = src + u * 8;
     const uint32_t dst_col = dst_stage + (u / 8) * (kBlockN * 128) + (u % 8) * 16;
 #pragma unroll 8
@@ -142,11 +147,12 @@ struct Producer {
       sts128((dst_col + r * 128) ^ ((r & 7) << 4), widen_fp8x8<__half, kFormat>(codes));
     }
   }
-  __device__ __forceinline__ void widen_any(uint32_t src, uint32_t dst_stage) const {
+  template <int kThreads = 128>
+  __device__ __forceinline__ void widen_any(uint32_t src, uint32_t dst_stage, int t) const {
     if (p.kv_e5m2)
-      widen<Fp8Format::kE5M2>(src, dst_stage);
+      widen<Fp8Format::kE5M2, kThreads>(src, dst_stage, t);
     else
-      widen<Fp8Format::kE4M3>(src, dst_stage);
+      widen<Fp8Format::kE4M3, kThreads>(src, dst_stage, t);
   }
 
   // ---- TMA. Page slot s of a tile: box_rows cache rows starting at key
@@ -283,76 +289,88 @@ struct Producer {
 
   // ---- FP8 KV: staging tile -> widened stage ----
   // Widens the staging tile into stage `dst` of ring r and marks it full.
-  template <class Ring, class State>
-  __device__ __forceinline__ void widen_into(Ring& r, const State& st, uint32_t raw, uint32_t dst, bool copy) const {
+  template <int kThreads = 128, class Ring, class State>
+  __device__ __forceinline__ void widen_into(Ring& r, const State& st, uint32_t raw, uint32_t dst, bool copy,
+                                             int t) const {
     producer_acquire(r, st);
-    if (copy && !(p.hopper_experiment & kHopperNoWiden)) widen_any(raw, dst);
+    if (copy && !(p.hopper_experiment & kHopperNoWiden)) widen_any<kThreads>(raw, dst, t);
     fence_async_proxy();  // generic stores -> the tensor cores' reads
     cutlass::arch::ClusterBarrier::arrive(&r.full[st.index()]);
   }
 
-  // TMA mode: kRawBuffers staging tiles per K and V; tile t uses buffer
-  // t % kRawBuffers, so with two the TMA of tile j + 2 flies while tile j + 1 is widened.
-  __device__ __forceinline__ void run_tma_fp8() const {
+  // TMA mode: the producer splits in two halves of 64 threads, warps 0-1 for K and
+  // warps 2-3 for V, each walking its own ring without waiting on the other (the
+  // staging -> widen -> signal chain of one tile is serial, so two of them run side
+  // by side). A half has kRawBuffers staging tiles; tile t uses buffer
+  // t % kRawBuffers, so with two the TMA of tile j + 2 flies while tile j + 1 is
+  // widened. The full barriers of FP8 stages count the 64 threads of their half.
+  static constexpr int kHalfThreads = 64;
+  template <bool kIsV>
+  __device__ __forceinline__ void run_tma_fp8_half() const {
     constexpr int kBufs = Traits::kRawBuffers;
+    constexpr int kStages = kIsV ? kVStages : kKStages;
     const bool copy = !(p.hopper_experiment & kHopperNoLoad);
-    const bool warp0 = tid < 32;
-    const auto raw = [&](bool is_v, int buf) {
-      return sbase + (is_v ? Traits::kOffRawV : Traits::kOffRawK) + buf * Traits::kRawBytes;
-    };
-    uint32_t phases = 0;  // bit (2 * buf + is_v): parity of that staging barrier's next phase
+    const int htid = tid % kHalfThreads;
+    const bool issuer = htid < 32;  // warp 0 (K) or warp 2 (V)
+    const CUtensorMap& map = kIsV ? kv.v_map : kv.k_map;
+    uint64_t* raw_bar = kIsV ? bars.raw_v : bars.raw_k;
+    const uint32_t raw0 = sbase + (kIsV ? Traits::kOffRawV : Traits::kOffRawK);
+    const auto half_sync = [] { cutlass::arch::NamedBarrier::sync(kHalfThreads, kIsV ? kVHalfBarrier : kKHalfBarrier); };
+    uint32_t phases = 0;  // bit b: parity of staging barrier b's next phase
     // Tile t into its staging tile: TMA (inside the sequence) or zero-filling cp.async.
-    const auto fill = [&](int t, bool is_v, Slot slot) {
+    const auto fill = [&](int t, Slot slot) {
       if (!copy || t >= n_tiles) return;
       const int buf = t % kBufs;
       if (inside(t)) {
-        if (warp0) tma_tile(is_v ? kv.v_map : kv.k_map, raw(is_v, buf), is_v ? &bars.raw_v[buf] : &bars.raw_k[buf], slot);
+        if (issuer) tma_tile(map, raw0 + buf * Traits::kRawBytes, &raw_bar[buf], slot);
       } else {
-        if (is_v)
-          gather_raw<true>(raw(true, buf), direct_rows<true>(t));
-        else
-          gather_raw<false>(raw(false, buf), direct_rows<false>(t));
+        gather_raw<kIsV, kHalfThreads>(raw0 + buf * Traits::kRawBytes, direct_rows<kIsV>(t), htid);
         cp_async_commit();
       }
     };
-    // Waits until staging holds tile t (every producer thread).
-    const auto landed = [&](int t, bool is_v) {
+    // Waits until staging holds tile t (every thread of the half).
+    const auto landed = [&](int t) {
       if (!copy) return;
       const int buf = t % kBufs;
       if (inside(t)) {
-        const uint32_t bit = 1u << (2 * buf + (is_v ? 1 : 0));
-        cutlass::arch::ClusterBarrier::wait(is_v ? &bars.raw_v[buf] : &bars.raw_k[buf], (phases & bit) ? 1u : 0u);
-        phases ^= bit;
+        cutlass::arch::ClusterBarrier::wait(&raw_bar[buf], (phases >> buf) & 1u);
+        phases ^= 1u << buf;
       } else {
         cp_async_wait_group<0>();  // only the boundary tile is gathered
-        producer_sync();
+        half_sync();
       }
     };
-    KState ks = producer_start_state<kKStages>();
-    VState vs = producer_start_state<kVStages>();
-    // Slots of the next tile to fill (warp 0): tiles 0 .. kBufs - 1 now, then tile
-    // j + kBufs during tile j.
-    Slot ahead = warp0 ? load_slot(0) : Slot{};
+    auto& ring = [&]() -> auto& {
+      if constexpr (kIsV)
+        return bars.v;
+      else
+        return bars.k;
+    }();
+    RingState<kStages> st = producer_start_state<kStages>();
+    // Slots of the next tile to fill (issuer warp): tiles 0 .. kBufs - 1 now, then
+    // tile j + kBufs during tile j.
+    Slot ahead = issuer ? load_slot(0) : Slot{};
     for (int t = 0; t < kBufs; ++t) {
-      fill(t, false, ahead);
-      fill(t, true, ahead);
-      ahead = warp0 ? load_slot(t + 1) : Slot{};
+      fill(t, ahead);
+      ahead = issuer ? load_slot(t + 1) : Slot{};
     }
     for (int j = 0; j < n_tiles; ++j) {
       const int buf = j % kBufs;
-      landed(j, false);
-      widen_into(bars.k, ks, raw(false, buf), k_stage(ks.index()), copy);
-      producer_sync();  // staging K[buf] read by everyone
-      fill(j + kBufs, false, ahead);
-      landed(j, true);
-      widen_into(bars.v, vs, raw(true, buf), v_stage(vs.index()), copy);
-      producer_sync();  // staging V[buf] read by everyone
-      fill(j + kBufs, true, ahead);
-      ahead = warp0 ? load_slot(j + kBufs + 1) : Slot{};
-      ++ks;
-      ++vs;
+      landed(j);
+      const uint32_t stage = sbase + (kIsV ? Traits::kOffV : Traits::kOffK) + st.index() * Traits::kKvStageBytes;
+      widen_into<kHalfThreads>(ring, st, raw0 + buf * Traits::kRawBytes, stage, copy, htid);
+      half_sync();  // staging[buf] read by the whole half
+      fill(j + kBufs, ahead);
+      ahead = issuer ? load_slot(j + kBufs + 1) : Slot{};
+      ++st;
     }
     cp_async_wait_group<0>();
+  }
+  __device__ __forceinline__ void run_tma_fp8() const {
+    if (tid < kHalfThreads)
+      run_tma_fp8_half<false>();
+    else
+      run_tma_fp8_half<true>();
   }
 
   __device__ __forceinline__ void run_gather_fp8() const {
@@ -379,14 +397,14 @@ struct Producer {
       // K: staging holds tile j once this thread's group landed and all threads synced.
       cp_async_wait_group<1>();
       producer_sync();
-      widen_into(bars.k, ks, raw_k, k_stage(ks.index()), copy);
+      widen_into(bars.k, ks, raw_k, k_stage(ks.index()), copy, tid);
       producer_sync();  // staging K free
       if (copy && j + 1 < n_tiles) gather_raw<false>(raw_k, table_rows(j + 1));
       cp_async_commit();
       // V likewise.
       cp_async_wait_group<1>();
       producer_sync();
-      widen_into(bars.v, vs, raw_v, v_stage(vs.index()), copy);
+      widen_into(bars.v, vs, raw_v, v_stage(vs.index()), copy, tid);
       producer_sync();  // staging V free; row slot j % 2 read by every thread
       if (copy && j + 1 < n_tiles) gather_v(j + 1);
       cp_async_commit();
