@@ -120,4 +120,10 @@ bool cuda_device_is_hopper(Device device) {
          9;
 }
 
+namespace cuda {
+int device_sm_count(int device) {
+  return cached_attribute(g_sm_count, device, cudaDevAttrMultiProcessorCount, "the multiprocessor count");
+}
+}  // namespace cuda
+
 }  // namespace kvattn

@@ -19,6 +19,9 @@ inline void throw_if_launch_failed(const char* kernel_name) {
     throw Error(ErrorCode::kCudaError, "kernel", std::string(kernel_name) + ": " + cudaGetErrorString(err));
 }
 
+// Multiprocessor count of a CUDA device (cached per device; a host query, no sync).
+int device_sm_count(int device);
+
 // cudaFuncSetAttribute(MaxDynamicSharedMemorySize) the first time `kernel` runs on a
 // device (one bit per device in `done`; devices >= 64 set it every time). A host-only
 // call, no synchronization: fine inside stream capture.

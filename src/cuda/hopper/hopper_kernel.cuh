@@ -1,7 +1,8 @@
 // The Hopper (sm_90a) prefill / chunked-prefill kernel: warp-specialized, WGMMA on both
 // products, paged K/V with in-kernel FP8 widening.
 //
-// One CTA per (sequence, query head, 128-row query tile), three warpgroups:
+// A persistent grid (one CTA per SM) walks the work tiles (sequence, query head,
+// 128-row query tile), longest first; three warpgroups per CTA:
 //   warpgroup 0, producer (56 registers after setmaxnreg; hopper_producer.cuh):
 //     TMA boxes per page (or cp.async gathers) of K/V tiles, FP8 -> fp16 widening
 //     into the swizzled stages, K and V stage rings (mbarriers, hopper_pipeline.cuh);
@@ -70,6 +71,17 @@ __device__ __forceinline__ void settle(T& t) {
   cute::warpgroup_fence_operand(t);
 }
 
+// The schedule: work tile v (of m_blocks x Hq x batch) is row tile
+// m_blocks - 1 - v / num_bh of (sequence, head) x = v % num_bh, so the longest
+// causal row tiles come first. Persistent (Traits::kPersistent): CTA c takes
+// v = c, c + gridDim.x, ... (static: graph-capturable, no counter to reset), so
+// empty tiles (rows past a sequence's q_len, short sequences left to the decode
+// family) cost a length lookup, not a CTA launch. Otherwise CTA c is tile c.
+__device__ __forceinline__ bool next_tile(const HopperParams& hp, int block_m, int64_t v, PrefillTile& tile) {
+  const int m_block = hp.m_blocks - 1 - static_cast<int>(v / hp.num_bh);
+  return locate_prefill_tile_at(hp.p, block_m, v % hp.num_bh, m_block, tile);
+}
+
 template <class Traits>
 __global__ void __launch_bounds__(Traits::kThreads, 1)
     hopper_prefill_kernel(const __grid_constant__ HopperParams params) {
@@ -78,6 +90,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   using MmaT = typename Traits::MmaT;
   const PrefillParams& p = params.p;
   constexpr int kBlockM = Traits::kBlockM, kBlockN = Traits::kBlockN, kD = Traits::kHeadDim;
+  const int64_t num_work = int64_t{params.m_blocks} * params.num_bh;
 
   // The swizzled tiles need a 1024-byte-aligned base. Dynamic shared memory
   // starts there when the kernel has no static shared memory (as here); trap
@@ -85,18 +98,6 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   extern __shared__ __align__(1024) uint8_t smem[];
   const uint32_t sbase = smem_addr(smem);
   if (sbase & 1023u) __trap();
-
-  // ---- which rows and keys this CTA covers (all decided on the device) ----
-  PrefillTile tile;
-  if (!locate_prefill_tile(p, kBlockM, tile)) return;
-  const int h = tile.h, b = tile.b;
-  const int m0 = tile.m0, rows_valid = tile.rows_valid, k_row0 = tile.k_row0, kv_len = tile.kv_len;
-  const KeyWindow window = tile.window;
-  const int key_lo = tile.key_lo, key_end = tile.key_end;
-  const int tile_lo = key_lo / kBlockN;
-  const int n_tiles = key_lo < key_end ? (key_end + kBlockN - 1) / kBlockN - tile_lo : 0;
-  const int64_t q_row0 = tile.q_row0;
-  const int hk = h / p.group_size;
 
   // Warpgroup index broadcast from lane 0 (a shuffle): ptxas then knows it is
   // warp-uniform, and so is every branch derived from it. With threadIdx.x / 128
@@ -115,26 +116,48 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   }
   __syncthreads();  // barriers initialized
 
+  // ---- producer: the K/V tiles of every work tile, in order; its rings carry on
+  // from one work tile to the next, so it loads the next tile's first K/V while
+  // the consumers still finish (and write out) the current one.
   if (wg == 0) {
     cutlass::arch::warpgroup_reg_dealloc<Traits::kProducerRegs>();
-    if (n_tiles > 0) {
-      const Producer<Traits> producer{p,      params.kv, bars,     sbase,   reinterpret_cast<int64_t*>(smem + Traits::kOffRows),
-                                      b,      hk,        kv_len,   k_row0,  tile_lo,
-                                      n_tiles, static_cast<int>(threadIdx.x)};
+    ProducerCursor<Traits> cursor;
+    const auto produce = [&](int64_t v) {
+      PrefillTile tile;
+      if (!next_tile(params, kBlockM, v, tile)) return;
+      const int tile_lo = tile.key_lo / kBlockN;
+      const int n_tiles = tile.key_lo < tile.key_end ? (tile.key_end + kBlockN - 1) / kBlockN - tile_lo : 0;
+      if (n_tiles == 0) return;
+      const Producer<Traits> producer{p,
+                                      params.kv,
+                                      bars,
+                                      cursor,
+                                      sbase,
+                                      reinterpret_cast<int64_t*>(smem + Traits::kOffRows),
+                                      tile.b,
+                                      tile.h / p.group_size,
+                                      tile.kv_len,
+                                      tile.k_row0,
+                                      tile_lo,
+                                      n_tiles,
+                                      static_cast<int>(threadIdx.x)};
       producer.run();
+    };
+    if constexpr (Traits::kPersistent) {
+      for (int64_t v = blockIdx.x; v < num_work; v += gridDim.x) produce(v);
+    } else {
+      produce(blockIdx.x);
     }
     return;
   }
 
+  // ---- consumers: 64 query rows each of every work tile ----
   cutlass::arch::warpgroup_reg_alloc<Traits::kConsumerRegs>();
   const int ctid = threadIdx.x - 128;  // 0..255 over both consumer warpgroups
   const int cwg = wg - 1;              // consumer warpgroup: rows [64 cwg, 64 cwg + 64)
   const int wtid = ctid % 128, lane = wtid % 32, warp = wtid / 32;
   const uint32_t sq = sbase + Traits::kOffQ;
   float* const row_factor = reinterpret_cast<float*>(smem + Traits::kOffRowFactor);
-  load_q_rows<Traits>(p, sq, row_factor, q_row0, rows_valid, h, cwg, wtid);
-  fence_async_proxy();  // generic stores -> WGMMA reads
-  warpgroup_sync(cwg);
 
   typename Traits::TiledMmaQK mma_qk;
   typename Traits::TiledMmaPV mma_pv;
@@ -150,148 +173,170 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   Tensor tSrS = partition_fragment_C(mma_qk, Shape<Int<kBlockM>, Int<kBlockN>>{});
   Tensor tOrO = partition_fragment_C(mma_pv, Shape<Int<kBlockM>, Int<kD>>{});
   Tensor tOrP = make_tensor<MmaT>(partition_shape_A(mma_pv, Shape<Int<kBlockM>, Int<kBlockN>>{}));
-  clear(tOrO);
-
-  // This thread's rows: upper (row0) and row0 + 8, in sequence coordinates.
-  const int tile_row0 = 64 * cwg + 16 * warp + lane / 4;
-  const int row0 = m0 + tile_row0;
-  const LogitScale logit = LogitScale::make(p.softmax_scale * p.q_descale.at(b, hk) * p.k_descale.at(b, hk), p.softcap);
-  float mult[2];
-#pragma unroll
-  for (int hf = 0; hf < 2; ++hf) mult[hf] = logit.mult * (Traits::kQToHalf ? row_factor[tile_row0 + 8 * hf] : 1.0f);
-
-  // Keys this warpgroup's rows can see: tiles outside are skipped (still waited
-  // on and released, so both consumers walk the same pipeline states).
-  const int wg_first = m0 + 64 * cwg;
-  const int wg_last = min(wg_first + 63, m0 + rows_valid - 1);
-  const bool wg_has_rows = wg_first <= wg_last;
-  const int wg_key_lo = wg_has_rows ? window.lo(wg_first) : 0;
-  const int wg_key_hi = wg_has_rows ? window.hi(wg_last) : -1;
-  const TileMaskRange mask_range =
-      TileMaskRange::make(window, wg_has_rows ? wg_first : m0, wg_has_rows ? wg_last : m0, tile_lo, n_tiles, kBlockN);
-
-  // This warpgroup's tiles: [j_lo, j_hi) of the CTA's n_tiles (a contiguous range).
-  const int j_lo = wg_has_rows ? max(0, wg_key_lo / kBlockN - tile_lo) : 0;
-  const int j_hi = wg_has_rows ? max(j_lo, min(n_tiles, wg_key_hi / kBlockN - tile_lo + 1)) : 0;
-
-  FragSoftmax softmax;
-  softmax.init();
-  cutlass::PipelineState<Traits::kKStages> k_state;
+  cutlass::PipelineState<Traits::kKStages> k_state;  // carried across work tiles, like the producer's
   cutlass::PipelineState<Traits::kVStages> v_state;
-  // Logits of tile j (in tSrS) -> probabilities; returns whether O needs alpha.
-  const auto softmax_tile = [&](int j, float(&alpha)[2]) {
-    FragSoftmax::transform(tSrS, logit, mult);
-    if (mask_range.needs_mask(j)) FragSoftmax::mask(tSrS, window, row0, (tile_lo + j) * kBlockN, lane);
-    return softmax.scores(tSrS, mult, alpha);
-  };
-  const auto to_p = [&] {
-#pragma unroll
-    for (int k = 0; k < size(tSrS); ++k) tOrP(k) = static_cast<MmaT>(tSrS(k));
-  };
-
-  // One slot per KV tile plus one. Slot j issues S(j) = Q K(j)^T and O += P(j-1) V(j-1)
-  // back to back; the softmax of S(j) runs while the P V product is still on the
-  // tensor cores, and O is rescaled once it is done (intra-warpgroup overlap). The
-  // tiles this warpgroup sees, [j_lo, j_hi), run as a first slot (S only), steady
-  // slots (both products) and a last slot (P V only), so no WGMMA or wait sits
-  // under a data-dependent branch: ptxas serializes WGMMAs whose in-flight
-  // accumulators it cannot track (C7514). Tiles outside the range are waited on
-  // and released without math, so both consumers walk the same pipeline states.
-  // With ping-pong the two warpgroups take turns issuing (named barriers, one turn
-  // per slot, n_tiles + 1 turns each), so one's softmax overlaps the other's products.
   const bool ping_pong = p.hopper_ping_pong;
   const bool softmax_on = !(p.hopper_experiment & kHopperNoSoftmax);
-  if (ping_pong && cwg == 1) scheduler_arrive(0);  // warpgroup 0 issues first
-  int turns = 0;                                   // ping-pong turns taken
-  const auto turn_begin = [&] {
-    if (ping_pong) scheduler_sync(cwg);
-  };
-  const auto turn_end = [&] {
-    // Warpgroup 1's last turn hands nothing on: warpgroup 0 has finished.
-    if (ping_pong && !(cwg == 1 && turns == n_tiles)) scheduler_arrive(1 - cwg);
-    ++turns;
-  };
-  const auto skip_k = [&] {
-    consumer_wait(bars.k, k_state);
-    consumer_release(bars.k, k_state);
-    ++k_state;
-  };
-  const auto skip_v = [&] {
-    consumer_wait(bars.v, v_state);
-    consumer_release(bars.v, v_state);
-    ++v_state;
-  };
 
-  // Slots [0, j_lo]: tiles before the range (K(j), V(j - 1) released unread).
-  for (int j = 0; j < j_lo; ++j) {
-    turn_begin();
-    turn_end();
-    skip_k();
-    if (j > 0) skip_v();
-  }
-  if (j_lo < j_hi) {
-    float alpha[2];
-    // First slot: S(j_lo) only; V(j_lo - 1) released unread.
-    consumer_wait(bars.k, k_state);
-    if (j_lo > 0) consumer_wait(bars.v, v_state);
-    turn_begin();
-    warpgroup_gemm_issue<true, false>(mma_qk, tSrQ, tSrK(_, _, _, k_state.index()), tSrS);
-    turn_end();
-    cute::warpgroup_wait<0>();
-    settle(tSrS);
-    consumer_release(bars.k, k_state);
-    ++k_state;
-    if (j_lo > 0) {
+  const auto consume = [&](int64_t v) {
+    PrefillTile tile;
+    if (!next_tile(params, kBlockM, v, tile)) return;
+    const int h = tile.h, b = tile.b, hk = h / p.group_size;
+    const int m0 = tile.m0, rows_valid = tile.rows_valid;
+    const KeyWindow window = tile.window;
+    const int tile_lo = tile.key_lo / kBlockN;
+    const int n_tiles = tile.key_lo < tile.key_end ? (tile.key_end + kBlockN - 1) / kBlockN - tile_lo : 0;
+    const int64_t q_row0 = tile.q_row0;
+
+    warpgroup_sync(cwg);  // this warpgroup's previous output is out of its Q rows
+    load_q_rows<Traits>(p, sq, row_factor, q_row0, rows_valid, h, cwg, wtid);
+    fence_async_proxy();  // generic stores -> WGMMA reads
+    warpgroup_sync(cwg);
+    clear(tOrO);
+
+    // This thread's rows: upper (row0) and row0 + 8, in sequence coordinates.
+    const int tile_row0 = 64 * cwg + 16 * warp + lane / 4;
+    const int row0 = m0 + tile_row0;
+    const LogitScale logit =
+        LogitScale::make(p.softmax_scale * p.q_descale.at(b, hk) * p.k_descale.at(b, hk), p.softcap);
+    float mult[2];
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) mult[hf] = logit.mult * (Traits::kQToHalf ? row_factor[tile_row0 + 8 * hf] : 1.0f);
+
+    // Keys this warpgroup's rows can see: tiles outside are skipped (still waited
+    // on and released, so both consumers walk the same pipeline states).
+    const int wg_first = m0 + 64 * cwg;
+    const int wg_last = min(wg_first + 63, m0 + rows_valid - 1);
+    const bool wg_has_rows = wg_first <= wg_last;
+    const int wg_key_lo = wg_has_rows ? window.lo(wg_first) : 0;
+    const int wg_key_hi = wg_has_rows ? window.hi(wg_last) : -1;
+    const TileMaskRange mask_range =
+        TileMaskRange::make(window, wg_has_rows ? wg_first : m0, wg_has_rows ? wg_last : m0, tile_lo, n_tiles, kBlockN);
+
+    // This warpgroup's tiles: [j_lo, j_hi) of the work tile's n_tiles (a contiguous range).
+    const int j_lo = wg_has_rows ? max(0, wg_key_lo / kBlockN - tile_lo) : 0;
+    const int j_hi = wg_has_rows ? max(j_lo, min(n_tiles, wg_key_hi / kBlockN - tile_lo + 1)) : 0;
+
+    FragSoftmax softmax;
+    softmax.init();
+    // Logits of tile j (in tSrS) -> probabilities; returns whether O needs alpha.
+    const auto softmax_tile = [&](int j, float(&alpha)[2]) {
+      FragSoftmax::transform(tSrS, logit, mult);
+      if (mask_range.needs_mask(j)) FragSoftmax::mask(tSrS, window, row0, (tile_lo + j) * kBlockN, lane);
+      return softmax.scores(tSrS, mult, alpha);
+    };
+    const auto to_p = [&] {
+#pragma unroll
+      for (int k = 0; k < size(tSrS); ++k) tOrP(k) = static_cast<MmaT>(tSrS(k));
+    };
+
+    // One slot per KV tile plus one. Slot j issues S(j) = Q K(j)^T and O += P(j-1) V(j-1)
+    // back to back; the softmax of S(j) runs while the P V product is still on the
+    // tensor cores, and O is rescaled once it is done (intra-warpgroup overlap). The
+    // tiles this warpgroup sees, [j_lo, j_hi), run as a first slot (S only), steady
+    // slots (both products) and a last slot (P V only), so no WGMMA or wait sits
+    // under a data-dependent branch: ptxas serializes WGMMAs whose in-flight
+    // accumulators it cannot track (C7514). Tiles outside the range are waited on
+    // and released without math, so both consumers walk the same pipeline states.
+    // With ping-pong the two warpgroups take turns issuing (named barriers, one turn
+    // per slot, n_tiles + 1 turns each per work tile), so one's softmax overlaps the
+    // other's products.
+    if (ping_pong && cwg == 1) scheduler_arrive(0);  // warpgroup 0 issues first
+    int turns = 0;                                   // ping-pong turns taken in this work tile
+    const auto turn_begin = [&] {
+      if (ping_pong) scheduler_sync(cwg);
+    };
+    const auto turn_end = [&] {
+      // Warpgroup 1's last turn hands nothing on: warpgroup 0 has finished the tile.
+      if (ping_pong && !(cwg == 1 && turns == n_tiles)) scheduler_arrive(1 - cwg);
+      ++turns;
+    };
+    const auto skip_k = [&] {
+      consumer_wait(bars.k, k_state);
+      consumer_release(bars.k, k_state);
+      ++k_state;
+    };
+    const auto skip_v = [&] {
+      consumer_wait(bars.v, v_state);
       consumer_release(bars.v, v_state);
       ++v_state;
+    };
+    // Slots [0, j_lo]: tiles before the range (K(j), V(j - 1) released unread).
+    for (int j = 0; j < j_lo; ++j) {
+      turn_begin();
+      turn_end();
+      skip_k();
+      if (j > 0) skip_v();
     }
-    if (softmax_on) softmax_tile(j_lo, alpha);  // O is zero: nothing to rescale
-    to_p();
-    // Steady slots: S(j) and P(j-1) V(j-1) in flight together.
-    for (int j = j_lo + 1; j < j_hi; ++j) {
+    if (j_lo < j_hi) {
+      float alpha[2];
+      // First slot: S(j_lo) only; V(j_lo - 1) released unread.
       consumer_wait(bars.k, k_state);
-      consumer_wait(bars.v, v_state);
+      if (j_lo > 0) consumer_wait(bars.v, v_state);
       turn_begin();
       warpgroup_gemm_issue<true, false>(mma_qk, tSrQ, tSrK(_, _, _, k_state.index()), tSrS);
-      warpgroup_gemm_issue<false, true>(mma_pv, tOrP, tOrV(_, _, _, v_state.index()), tOrO);
       turn_end();
-      cute::warpgroup_wait<1>();  // S(j) done; P(j-1) V(j-1) may still run
+      cute::warpgroup_wait<0>();
       settle(tSrS);
       consumer_release(bars.k, k_state);
       ++k_state;
-      const bool rescale = softmax_on && softmax_tile(j, alpha);
+      if (j_lo > 0) {
+        consumer_release(bars.v, v_state);
+        ++v_state;
+      }
+      if (softmax_on) softmax_tile(j_lo, alpha);  // O is zero: nothing to rescale
+      to_p();
+      // Steady slots: S(j) and P(j-1) V(j-1) in flight together.
+      for (int j = j_lo + 1; j < j_hi; ++j) {
+        consumer_wait(bars.k, k_state);
+        consumer_wait(bars.v, v_state);
+        turn_begin();
+        warpgroup_gemm_issue<true, false>(mma_qk, tSrQ, tSrK(_, _, _, k_state.index()), tSrS);
+        warpgroup_gemm_issue<false, true>(mma_pv, tOrP, tOrV(_, _, _, v_state.index()), tOrO);
+        turn_end();
+        cute::warpgroup_wait<1>();  // S(j) done; P(j-1) V(j-1) may still run
+        settle(tSrS);
+        consumer_release(bars.k, k_state);
+        ++k_state;
+        const bool rescale = softmax_on && softmax_tile(j, alpha);
+        cute::warpgroup_wait<0>();
+        settle(tOrO);
+        settle(tOrP);
+        consumer_release(bars.v, v_state);
+        ++v_state;
+        if (rescale) FragSoftmax::rescale(tOrO, alpha);
+        to_p();
+      }
+      // Last slot of the range: P(j_hi - 1) V(j_hi - 1) only (K(j_hi) released unread).
+      if (j_hi < n_tiles) consumer_wait(bars.k, k_state);
+      consumer_wait(bars.v, v_state);
+      turn_begin();
+      warpgroup_gemm_issue<false, true>(mma_pv, tOrP, tOrV(_, _, _, v_state.index()), tOrO);
+      turn_end();
       cute::warpgroup_wait<0>();
       settle(tOrO);
-      settle(tOrP);
+      if (j_hi < n_tiles) {
+        consumer_release(bars.k, k_state);
+        ++k_state;
+      }
       consumer_release(bars.v, v_state);
       ++v_state;
-      if (rescale) FragSoftmax::rescale(tOrO, alpha);
-      to_p();
     }
-    // Last slot of the range: P(j_hi - 1) V(j_hi - 1) only (K(j_hi) released unread).
-    if (j_hi < n_tiles) consumer_wait(bars.k, k_state);
-    consumer_wait(bars.v, v_state);
-    turn_begin();
-    warpgroup_gemm_issue<false, true>(mma_pv, tOrP, tOrV(_, _, _, v_state.index()), tOrO);
-    turn_end();
-    cute::warpgroup_wait<0>();
-    settle(tOrO);
-    if (j_hi < n_tiles) {
-      consumer_release(bars.k, k_state);
-      ++k_state;
+    // Slots after the range (or every slot when this warpgroup sees no tile).
+    for (int j = j_hi + (j_lo < j_hi ? 1 : 0); j <= n_tiles; ++j) {
+      turn_begin();
+      turn_end();
+      if (j < n_tiles) skip_k();
+      if (j > 0) skip_v();
     }
-    consumer_release(bars.v, v_state);
-    ++v_state;
-  }
-  // Slots after the range (or every slot when this warpgroup sees no tile).
-  for (int j = j_hi + (j_lo < j_hi ? 1 : 0); j <= n_tiles; ++j) {
-    turn_begin();
-    turn_end();
-    if (j < n_tiles) skip_k();
-    if (j > 0) skip_v();
-  }
 
-  write_output<Traits>(p, tOrO, softmax, mult, p.v_descale.at(b, hk), sq, q_row0, rows_valid, h, cwg, wtid);
+    write_output<Traits>(p, tOrO, softmax, mult, p.v_descale.at(b, hk), sq, q_row0, rows_valid, h, cwg, wtid);
+  };
+  if constexpr (Traits::kPersistent) {
+    for (int64_t v = blockIdx.x; v < num_work; v += gridDim.x) consume(v);
+  } else {
+    consume(blockIdx.x);
+  }
 #endif
 }
 

@@ -1,6 +1,8 @@
 // Host side of the Hopper prefill kernel: grid, shared-memory opt-in, launch.
 // Included only by the hopper_d<D>.cu translation units.
 #pragma once
+#include <algorithm>
+#include <climits>
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -15,15 +17,22 @@ namespace kvattn {
 namespace cuda {
 namespace hopper {
 
-// Grid: x = (sequence, query head), y = 128-row query tiles of max_seqlen_q
-// (host bound).
+// Work tiles: (sequence, query head) x 128-row query tiles of max_seqlen_q (host
+// bound). Persistent instances: one CTA per SM (at most one per tile); else one per tile.
 template <int kHeadDim, class QT, bool kFp8Kv>
 void launch_instance(const AttentionProblem& problem, const PrefillParams& params, const PrefillGrid& g,
                      cudaStream_t stream) {
   using Traits = HopperTraits<kHeadDim, QT, kFp8Kv>;
-  const dim3 grid = prefill_launch_dims(g, Traits::kBlockM);
+  const dim3 tiles = prefill_launch_dims(g, Traits::kBlockM);  // (sequence x head, row tiles), limits checked
   HopperParams hp;
   hp.p = params;
+  hp.num_bh = tiles.x;
+  hp.m_blocks = static_cast<int>(tiles.y);
+  const int64_t work = int64_t{tiles.x} * tiles.y;
+  if (!Traits::kPersistent && work > INT32_MAX)
+    throw Error(ErrorCode::kNotImplemented, "max_seqlen_q",
+                "batch x num_q_heads x query tiles must stay below 2^31 for the Hopper prefill grid");
+  const dim3 grid(static_cast<unsigned>(Traits::kPersistent ? std::min<int64_t>(work, device_sm_count(g.device)) : work));
   make_kv_load(problem, Traits::kBlockN, hp.kv);
   static std::atomic<uint64_t> smem_configured{0};
   auto* kernel = &hopper_prefill_kernel<Traits>;

@@ -25,6 +25,8 @@ struct HopperKvLoad {
 struct HopperParams {
   PrefillParams p;
   HopperKvLoad kv;
+  int m_blocks = 0;    // 128-row query tiles over max_seqlen_q (host bound)
+  int64_t num_bh = 0;  // batch x Hq
 };
 
 }  // namespace hopper

@@ -39,6 +39,16 @@ __device__ __forceinline__ void producer_sync() { cutlass::arch::NamedBarrier::s
 
 __device__ __forceinline__ void fence_async_proxy() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
+// What the producer carries from one work tile to the next in the persistent
+// kernel: its places in the K and V rings and the parities of its FP8 staging
+// barriers (bit b: staging buffer b of this thread's ring).
+template <class Traits>
+struct ProducerCursor {
+  RingState<Traits::kKStages> ks = producer_start_state<Traits::kKStages>();
+  RingState<Traits::kVStages> vs = producer_start_state<Traits::kVStages>();
+  uint32_t raw_phases = 0;
+};
+
 template <class Traits>
 struct Producer {
   static constexpr int kBlockN = Traits::kBlockN, kD = Traits::kHeadDim;
@@ -51,6 +61,7 @@ struct Producer {
   const PrefillParams& p;
   const HopperKvLoad& kv;
   Bars& bars;
+  ProducerCursor<Traits>& cur;
   uint32_t sbase;
   int64_t* rows;  // gather mode: [2][kBlockN] K element offsets of two tiles (V's too when its strides match)
   int b, hk, kv_len, k_row0, tile_lo, n_tiles, tid;
@@ -224,8 +235,8 @@ struct Producer {
   __device__ __forceinline__ void run_tma_wide() const {
     const bool copy = !(p.hopper_experiment & kHopperNoLoad);
     const bool warp0 = tid < 32;
-    KState ks = producer_start_state<kKStages>();
-    VState vs = producer_start_state<kVStages>();
+    KState& ks = cur.ks;
+    VState& vs = cur.vs;
     Slot slot = warp0 ? load_slot(0) : Slot{};
     for (int j = 0; j < n_tiles; ++j) {
       const Slot next = warp0 ? load_slot(j + 1) : Slot{};  // in flight while this tile is issued
@@ -260,8 +271,8 @@ struct Producer {
   __device__ __forceinline__ void run_gather_wide() const {
     const bool copy = !(p.hopper_experiment & kHopperNoLoad);
     const bool v_table = v_like_k();
-    KState ks = producer_start_state<kKStages>();
-    VState vs = producer_start_state<kVStages>();
+    KState& ks = cur.ks;
+    VState& vs = cur.vs;
     // Row tables of tiles 0 and 1; block ids of tile t+2 are loaded during tile t.
     write_rows(0, block_of(0));
     if (n_tiles > 1) write_rows(1, block_of(1));
@@ -316,7 +327,7 @@ struct Producer {
     uint64_t* raw_bar = kIsV ? bars.raw_v : bars.raw_k;
     const uint32_t raw0 = sbase + (kIsV ? Traits::kOffRawV : Traits::kOffRawK);
     const auto half_sync = [] { cutlass::arch::NamedBarrier::sync(kHalfThreads, kIsV ? kVHalfBarrier : kKHalfBarrier); };
-    uint32_t phases = 0;  // bit b: parity of staging barrier b's next phase
+    uint32_t& phases = cur.raw_phases;  // bit b: parity of staging barrier b's next phase
     // Tile t into its staging tile: TMA (inside the sequence) or zero-filling cp.async.
     const auto fill = [&](int t, Slot slot) {
       if (!copy || t >= n_tiles) return;
@@ -346,7 +357,12 @@ struct Producer {
       else
         return bars.k;
     }();
-    RingState<kStages> st = producer_start_state<kStages>();
+    RingState<kStages>& st = [&]() -> RingState<kStages>& {
+      if constexpr (kIsV)
+        return cur.vs;
+      else
+        return cur.ks;
+    }();
     // Slots of the next tile to fill (issuer warp): tiles 0 .. kBufs - 1 now, then
     // tile j + kBufs during tile j.
     Slot ahead = issuer ? load_slot(0) : Slot{};
@@ -383,8 +399,8 @@ struct Producer {
       else
         gather_raw<true>(raw_v, direct_rows<true>(t));
     };
-    KState ks = producer_start_state<kKStages>();
-    VState vs = producer_start_state<kVStages>();
+    KState& ks = cur.ks;
+    VState& vs = cur.vs;
     write_rows(0, block_of(0));
     if (n_tiles > 1) write_rows(1, block_of(1));
     producer_sync();

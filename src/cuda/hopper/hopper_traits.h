@@ -58,8 +58,13 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   // Registers per thread after setmaxnreg (multiples of 8). setmaxnreg only moves
   // registers the CTA got at launch (168 x 384 under __launch_bounds__(384, 1)), so
   // 128 x producer + 256 x consumer <= 64512 (a larger request blocks forever).
-  static constexpr int kProducerRegs = 56;
-  static constexpr int kConsumerRegs = 224;
+  // D <= 128 runs persistent (a loop over work tiles, hopper_kernel.cuh), whose
+  // producer needs 80 to stay out of local memory (56 spilled 4-114 bytes); D 256's
+  // consumers need 224 for their 64 x 256 accumulator, so D 256 keeps one CTA per
+  // work tile and 56 + 224.
+  static constexpr bool kPersistent = kHeadDim_ <= 128;
+  static constexpr int kProducerRegs = kPersistent ? 80 : 56;
+  static constexpr int kConsumerRegs = kPersistent ? 208 : 224;
   static_assert(128 * kProducerRegs + 256 * kConsumerRegs <= 168 * 384, "setmaxnreg moves registers, never adds");
 
   // ---- CuTe layouts: 128-byte-swizzled K-major tiles (rows of kHeadDim

@@ -22,12 +22,13 @@ struct PrefillTile {
   int64_t q_row0;       // token index of the tile's first row
 };
 
-// False when the CTA has nothing to do: its sequence is short (left to the decode
-// family when p.skip_short_queries) or its row tile starts past q_len.
-__device__ __forceinline__ bool locate_prefill_tile(const PrefillParams& p, int block_m, PrefillTile& t) {
-  t.h = blockIdx.x % p.num_q_heads;
-  t.b = blockIdx.x / p.num_q_heads;
-  const int m_block = gridDim.y - 1 - blockIdx.y;
+// The tile at grid position x = sequence * Hq + head, row tile m_block. False when
+// it has nothing to do: its sequence is short (left to the decode family when
+// p.skip_short_queries) or its row tile starts past q_len.
+__device__ __forceinline__ bool locate_prefill_tile_at(const PrefillParams& p, int block_m, int64_t x, int m_block,
+                                                       PrefillTile& t) {
+  t.h = static_cast<int>(x % p.num_q_heads);
+  t.b = static_cast<int>(x / p.num_q_heads);
   const int q_begin = p.cu_seqlens_q[t.b];
   t.q_len = p.cu_seqlens_q[t.b + 1] - q_begin;
   if (p.skip_short_queries && is_short_query(t.q_len)) return false;
@@ -41,6 +42,11 @@ __device__ __forceinline__ bool locate_prefill_tile(const PrefillParams& p, int 
   t.key_end = t.window.hi(t.m0 + t.rows_valid - 1) + 1;
   t.q_row0 = int64_t{q_begin} + t.m0;
   return true;
+}
+
+// This CTA's tile in a grid of one CTA per tile (the last row tile first).
+__device__ __forceinline__ bool locate_prefill_tile(const PrefillParams& p, int block_m, PrefillTile& t) {
+  return locate_prefill_tile_at(p, block_m, blockIdx.x, gridDim.y - 1 - blockIdx.y, t);
 }
 
 }  // namespace cuda
