@@ -77,9 +77,27 @@ __device__ __forceinline__ void settle(T& t) {
 // v = c, c + gridDim.x, ... (static: graph-capturable, no counter to reset), so
 // empty tiles (rows past a sequence's q_len, short sequences left to the decode
 // family) cost a length lookup, not a CTA launch. Otherwise CTA c is tile c.
-__device__ __forceinline__ bool next_tile(const HopperParams& hp, int block_m, int64_t v, PrefillTile& tile) {
-  const int m_block = hp.m_blocks - 1 - static_cast<int>(v / hp.num_bh);
+__device__ __forceinline__ bool next_tile(const HopperParams& hp, int block_m, int v, PrefillTile& tile) {
+  const int m_block = hp.m_blocks - 1 - v / hp.num_bh;
   return locate_prefill_tile_at(hp.p, block_m, v % hp.num_bh, m_block, tile);
+}
+
+// Persistent walk: the first work tile at or after v on this CTA's stride that has
+// rows to compute, or num_work. Each lane looks at one of 32 candidates, so a run
+// of empty tiles (a mixed batch's decode sequences: 15 of its 16 row tiles x 128
+// sequences) costs one round of length loads per 32 tiles, not one per tile. All
+// lanes return the same tile (a ballot), so branches on it stay warp-uniform.
+__device__ __forceinline__ int next_work(const HopperParams& hp, int block_m, int v, int num_work) {
+  const int stride = static_cast<int>(gridDim.x);
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  for (; v < num_work; v += 32 * stride) {
+    const int mine = v + lane * stride;  // num_work + 32 x gridDim.x < 2^31 (host check)
+    const bool has_rows =
+        mine < num_work && prefill_tile_has_rows(hp.p, block_m, mine % hp.num_bh, hp.m_blocks - 1 - mine / hp.num_bh);
+    const unsigned hits = __ballot_sync(0xffffffffu, has_rows);
+    if (hits != 0u) return v + (__ffs(hits) - 1) * stride;
+  }
+  return num_work;
 }
 
 template <class Traits>
@@ -90,7 +108,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   using MmaT = typename Traits::MmaT;
   const PrefillParams& p = params.p;
   constexpr int kBlockM = Traits::kBlockM, kBlockN = Traits::kBlockN, kD = Traits::kHeadDim;
-  const int64_t num_work = int64_t{params.m_blocks} * params.num_bh;
+  const int num_work = params.m_blocks * params.num_bh;  // < 2^31 (host check)
 
   // The swizzled tiles need a 1024-byte-aligned base. Dynamic shared memory
   // starts there when the kernel has no static shared memory (as here); trap
@@ -122,7 +140,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   if (wg == 0) {
     cutlass::arch::warpgroup_reg_dealloc<Traits::kProducerRegs>();
     ProducerCursor<Traits> cursor;
-    const auto produce = [&](int64_t v) {
+    const auto produce = [&](int v) {
       PrefillTile tile;
       if (!next_tile(params, kBlockM, v, tile)) return;
       const int tile_lo = tile.key_lo / kBlockN;
@@ -144,9 +162,11 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       producer.run();
     };
     if constexpr (Traits::kPersistent) {
-      for (int64_t v = blockIdx.x; v < num_work; v += gridDim.x) produce(v);
+      for (int v = next_work(params, kBlockM, blockIdx.x, num_work); v < num_work;
+           v = next_work(params, kBlockM, v + gridDim.x, num_work))
+        produce(v);
     } else {
-      produce(blockIdx.x);
+      produce(static_cast<int>(blockIdx.x));
     }
     return;
   }
@@ -178,7 +198,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   const bool ping_pong = p.hopper_ping_pong;
   const bool softmax_on = !(p.hopper_experiment & kHopperNoSoftmax);
 
-  const auto consume = [&](int64_t v) {
+  const auto consume = [&](int v) {
     PrefillTile tile;
     if (!next_tile(params, kBlockM, v, tile)) return;
     const int h = tile.h, b = tile.b, hk = h / p.group_size;
@@ -333,9 +353,11 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     write_output<Traits>(p, tOrO, softmax, mult, p.v_descale.at(b, hk), sq, q_row0, rows_valid, h, cwg, wtid);
   };
   if constexpr (Traits::kPersistent) {
-    for (int64_t v = blockIdx.x; v < num_work; v += gridDim.x) consume(v);
+    for (int v = next_work(params, kBlockM, blockIdx.x, num_work); v < num_work;
+         v = next_work(params, kBlockM, v + gridDim.x, num_work))
+      consume(v);
   } else {
-    consume(blockIdx.x);
+    consume(static_cast<int>(blockIdx.x));
   }
 #endif
 }

@@ -26,12 +26,13 @@ void launch_instance(const AttentionProblem& problem, const PrefillParams& param
   const dim3 tiles = prefill_launch_dims(g, Traits::kBlockM);  // (sequence x head, row tiles), limits checked
   HopperParams hp;
   hp.p = params;
-  hp.num_bh = tiles.x;
+  hp.num_bh = static_cast<int>(tiles.x);
   hp.m_blocks = static_cast<int>(tiles.y);
   const int64_t work = int64_t{tiles.x} * tiles.y;
-  if (!Traits::kPersistent && work > INT32_MAX)
+  // The kernel counts work tiles in int (plus 32 strides of the persistent walk).
+  if (work > INT32_MAX - 32 * 4096)
     throw Error(ErrorCode::kNotImplemented, "max_seqlen_q",
-                "batch x num_q_heads x query tiles must stay below 2^31 for the Hopper prefill grid");
+                "batch x num_q_heads x 128-row query tiles must stay below 2^31 for the Hopper prefill kernel");
   const dim3 grid(static_cast<unsigned>(Traits::kPersistent ? std::min<int64_t>(work, device_sm_count(g.device)) : work));
   make_kv_load(problem, Traits::kBlockN, hp.kv);
   static std::atomic<uint64_t> smem_configured{0};

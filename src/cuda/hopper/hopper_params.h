@@ -26,7 +26,7 @@ struct HopperParams {
   PrefillParams p;
   HopperKvLoad kv;
   int m_blocks = 0;    // 128-row query tiles over max_seqlen_q (host bound)
-  int64_t num_bh = 0;  // batch x Hq
+  int num_bh = 0;      // batch x Hq (m_blocks x num_bh < 2^31, host check)
 };
 
 }  // namespace hopper

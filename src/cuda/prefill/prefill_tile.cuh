@@ -44,6 +44,15 @@ __device__ __forceinline__ bool locate_prefill_tile_at(const PrefillParams& p, i
   return true;
 }
 
+// Whether locate_prefill_tile_at would find rows at (x, m_block): the same test,
+// without the rest of the tile.
+__device__ __forceinline__ bool prefill_tile_has_rows(const PrefillParams& p, int block_m, int x, int m_block) {
+  const int b = x / p.num_q_heads;
+  const int q_len = p.cu_seqlens_q[b + 1] - p.cu_seqlens_q[b];
+  if (p.skip_short_queries && is_short_query(q_len)) return false;
+  return m_block * block_m < q_len;
+}
+
 // This CTA's tile in a grid of one CTA per tile (the last row tile first).
 __device__ __forceinline__ bool locate_prefill_tile(const PrefillParams& p, int block_m, PrefillTile& t) {
   return locate_prefill_tile_at(p, block_m, blockIdx.x, gridDim.y - 1 - blockIdx.y, t);
