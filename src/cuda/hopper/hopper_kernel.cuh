@@ -13,7 +13,7 @@
 //     overlap); optional ping-pong between the two (KVATTN_HOPPER_PINGPONG=1).
 // k_descale and q_descale ride in the softmax scale, v_descale in the final
 // normalization (exact for per-(sequence, kv-head) descales). Measurements and what
-// limits it: docs/perf-notes.md, "Session 2".
+// limits it: docs/perf-notes.md, "Session 2" and "Session 3".
 #pragma once
 #include <cutlass/arch/reg_reconfig.h>
 
