@@ -100,6 +100,20 @@ __device__ __forceinline__ int next_work(const HopperParams& hp, int block_m, in
   return num_work;
 }
 
+// Calls f(v) for this CTA's work tiles: persistent, every non-empty one of its
+// stride; otherwise the one tile blockIdx.x.
+template <bool kPersistent, class F>
+__device__ __forceinline__ void for_each_work(const HopperParams& hp, int block_m, F&& f) {
+  if constexpr (kPersistent) {
+    const int num_work = hp.m_blocks * hp.num_bh;  // < 2^31 (host check)
+    for (int v = next_work(hp, block_m, blockIdx.x, num_work); v < num_work;
+         v = next_work(hp, block_m, v + gridDim.x, num_work))
+      f(v);
+  } else {
+    f(static_cast<int>(blockIdx.x));
+  }
+}
+
 template <class Traits>
 __global__ void __launch_bounds__(Traits::kThreads, 1)
     hopper_prefill_kernel(const __grid_constant__ HopperParams params) {
@@ -108,7 +122,6 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   using MmaT = typename Traits::MmaT;
   const PrefillParams& p = params.p;
   constexpr int kBlockM = Traits::kBlockM, kBlockN = Traits::kBlockN, kD = Traits::kHeadDim;
-  const int num_work = params.m_blocks * params.num_bh;  // < 2^31 (host check)
 
   // The swizzled tiles need a 1024-byte-aligned base. Dynamic shared memory
   // starts there when the kernel has no static shared memory (as here); trap
@@ -161,13 +174,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
                                       static_cast<int>(threadIdx.x)};
       producer.run();
     };
-    if constexpr (Traits::kPersistent) {
-      for (int v = next_work(params, kBlockM, blockIdx.x, num_work); v < num_work;
-           v = next_work(params, kBlockM, v + gridDim.x, num_work))
-        produce(v);
-    } else {
-      produce(static_cast<int>(blockIdx.x));
-    }
+    for_each_work<Traits::kPersistent>(params, kBlockM, produce);
     return;
   }
 
@@ -352,13 +359,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
 
     write_output<Traits>(p, tOrO, softmax, mult, p.v_descale.at(b, hk), sq, q_row0, rows_valid, h, cwg, wtid);
   };
-  if constexpr (Traits::kPersistent) {
-    for (int v = next_work(params, kBlockM, blockIdx.x, num_work); v < num_work;
-         v = next_work(params, kBlockM, v + gridDim.x, num_work))
-      consume(v);
-  } else {
-    consume(static_cast<int>(blockIdx.x));
-  }
+  for_each_work<Traits::kPersistent>(params, kBlockM, consume);
 #endif
 }
 

@@ -232,6 +232,23 @@ struct Producer {
   }
 
   // ---- 16-bit KV ----
+  // TMA mode: tile j of K or V into the ring's next stage (TMA inside the
+  // sequence, the zero-filling gather for the tile crossing kv_len).
+  template <bool kIsV, class Ring, class State>
+  __device__ __forceinline__ void fill_wide(Ring& ring, const State& st, int j, const Slot& slot, bool copy) const {
+    uint64_t* full = &ring.full[st.index()];
+    const uint32_t stage = kIsV ? v_stage(st.index()) : k_stage(st.index());
+    producer_acquire(ring, st);
+    if (inside(j)) {
+      if (tid < 32 && copy) tma_tile(kIsV ? kv.v_map : kv.k_map, stage, full, slot);
+      if (!copy && tid == 0) cutlass::arch::ClusterBarrier::arrive(full);
+      arrive_tma(full);
+    } else {
+      if (copy) gather_wide<kIsV>(stage, direct_rows<kIsV>(j));
+      arrive_gathered(full);
+    }
+  }
+
   __device__ __forceinline__ void run_tma_wide() const {
     const bool copy = !(p.hopper_experiment & kHopperNoLoad);
     const bool warp0 = tid < 32;
@@ -240,27 +257,8 @@ struct Producer {
     Slot slot = warp0 ? load_slot(0) : Slot{};
     for (int j = 0; j < n_tiles; ++j) {
       const Slot next = warp0 ? load_slot(j + 1) : Slot{};  // in flight while this tile is issued
-      const bool tma = inside(j);
-      uint64_t* full_k = &bars.k.full[ks.index()];
-      uint64_t* full_v = &bars.v.full[vs.index()];
-      producer_acquire(bars.k, ks);
-      if (tma) {
-        if (warp0 && copy) tma_tile(kv.k_map, k_stage(ks.index()), full_k, slot);
-        if (!copy && tid == 0) cutlass::arch::ClusterBarrier::arrive(full_k);
-        arrive_tma(full_k);
-      } else {
-        if (copy) gather_wide<false>(k_stage(ks.index()), direct_rows<false>(j));
-        arrive_gathered(full_k);
-      }
-      producer_acquire(bars.v, vs);
-      if (tma) {
-        if (warp0 && copy) tma_tile(kv.v_map, v_stage(vs.index()), full_v, slot);
-        if (!copy && tid == 0) cutlass::arch::ClusterBarrier::arrive(full_v);
-        arrive_tma(full_v);
-      } else {
-        if (copy) gather_wide<true>(v_stage(vs.index()), direct_rows<true>(j));
-        arrive_gathered(full_v);
-      }
+      fill_wide<false>(bars.k, ks, j, slot, copy);
+      fill_wide<true>(bars.v, vs, j, slot, copy);
       ++ks;
       ++vs;
       slot = next;
