@@ -9,6 +9,7 @@
 
 #include "core/problem.h"
 #include "cuda/hopper/hopper_prefill.h"
+#include "cuda/hopper/hopper_tma.h"
 #include "cuda/prefill/prefill_instances.h"
 #include "kvattn/error.h"
 #include "kvattn/version.h"
@@ -101,6 +102,48 @@ TEST(PrefillGrid, NothingToLaunch) {
   EXPECT_TRUE(kvattn::cuda::make_prefill_grid(p, false, g));
   p.total_q = 0;
   EXPECT_FALSE(kvattn::cuda::make_prefill_grid(p, false, g));
+}
+
+// How the Hopper producer loads K/V (kvattn::cuda::hopper::tma_box_rows): TMA boxes of
+// a page's rows when the layout allows and a page's rows of a tile carry >= 2 KB,
+// else the cp.async gather (0). A wrong "yes" would hand TMA a layout it cannot
+// express; a wrong "no" only costs speed.
+TEST(HopperTma, BoxPolicy) {
+  using kvattn::cuda::hopper::tma_box_rows;
+  AttentionProblem p = aligned_problem(128, DType::kBFloat16, DType::kBFloat16);
+  p.num_blocks = 64;
+  EXPECT_EQ(tma_box_rows(p, 128, -1), 16);  // 16-row pages, 4 KB per page and tile
+  EXPECT_EQ(tma_box_rows(p, 128, 0), 0);    // KVATTN_HOPPER_TMA=0
+  for (int page : {8, 32, 64, 128}) {
+    p.page_size = page;
+    p.k_stride_block = p.v_stride_block = int64_t{page} * p.k_stride_token;
+    EXPECT_EQ(tma_box_rows(p, 128, -1), page) << page;
+  }
+  p.page_size = 256;  // pages larger than a tile: one box of a tile's rows
+  p.k_stride_block = p.v_stride_block = int64_t{256} * p.k_stride_token;
+  EXPECT_EQ(tma_box_rows(p, 128, -1), 128);
+  for (int page : {1, 7, 12, 48}) {  // not a multiple of 8 rows, or neither divides the tile
+    p.page_size = page;
+    EXPECT_EQ(tma_box_rows(p, 128, 1), 0) << page;
+  }
+  // FP8 D 64 with 16-row pages: 1 KB per page, the gather unless forced.
+  AttentionProblem f = aligned_problem(64, DType::kBFloat16, DType::kFloat8E4M3);
+  f.num_blocks = 64;
+  EXPECT_EQ(tma_box_rows(f, 128, -1), 0);
+  EXPECT_EQ(tma_box_rows(f, 128, 1), 16);
+  // Strides TMA cannot express (not a multiple of 16 bytes), contiguous KV, no blocks.
+  AttentionProblem q = aligned_problem(128, DType::kBFloat16, DType::kFloat8E4M3);
+  q.num_blocks = 64;
+  EXPECT_EQ(tma_box_rows(q, 128, -1), 16);
+  q.v_stride_block += 8;  // 8 bytes of FP8
+  EXPECT_EQ(tma_box_rows(q, 128, 1), 0);
+  q = aligned_problem(128, DType::kBFloat16, DType::kBFloat16);
+  q.num_blocks = 64;
+  q.paged = false;
+  EXPECT_EQ(tma_box_rows(q, 128, 1), 0);
+  q.paged = true;
+  q.num_blocks = 0;
+  EXPECT_EQ(tma_box_rows(q, 128, 1), 0);
 }
 
 }  // namespace

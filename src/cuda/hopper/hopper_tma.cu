@@ -4,6 +4,8 @@
 // operation, no allocation): safe inside CUDA-graph capture.
 #include "cuda/hopper/hopper_tma.h"
 
+#include <cstdint>
+
 #if defined(KVATTN_HAVE_HOPPER_KERNELS)
 #include <cuda.h>
 #include <cuda_runtime.h>
@@ -17,6 +19,27 @@
 namespace kvattn {
 namespace cuda {
 namespace hopper {
+
+int tma_box_rows(const AttentionProblem& p, int block_n, int env) {
+  if (!p.paged || env == 0) return 0;
+  const int page = p.page_size;
+  if (page <= 0 || page % 8 != 0 || !(block_n % page == 0 || page % block_n == 0)) return 0;
+  // Coordinates are int32; a box row is at most 256 elements.
+  if (p.num_blocks <= 0 || p.num_blocks > INT32_MAX || p.head_dim > 256) return 0;
+  const bool fp8 = p.kv_dtype == DType::kFloat8E4M3 || p.kv_dtype == DType::kFloat8E5M2;
+  const int64_t elem = fp8 ? 1 : 2;
+  // TMA strides: multiples of 16 bytes below 2^40.
+  for (const int64_t s : {p.k_stride_token, p.k_stride_head, p.k_stride_block, p.v_stride_token, p.v_stride_head,
+                          p.v_stride_block})
+    if (s <= 0 || (s * elem) % 16 != 0 || s * elem >= (int64_t{1} << 40)) return 0;
+  const int box_rows = page < block_n ? page : block_n;
+  // Default: TMA when a page's rows of a tile carry at least 2 KB. Measured on an
+  // H200 against the cp.async gather (TFLOP/s, prefill_4x8k unless named): bf16
+  // 16-row pages 535 vs 412, 128-row pages 586 vs 420; e4m3 16-row pages 358 vs
+  // 351, d256 395 vs 345, but D 64 (1 KB per page) 261 vs 294.
+  if (env != 1 && int64_t{box_rows} * p.head_dim * elem < 2048) return 0;
+  return box_rows;
+}
 
 #if defined(KVATTN_HAVE_HOPPER_KERNELS)
 namespace {
@@ -53,16 +76,12 @@ int tma_env() {
   return v;
 }
 
-bool fp8_kv(const AttentionProblem& p) {
-  return p.kv_dtype == DType::kFloat8E4M3 || p.kv_dtype == DType::kFloat8E5M2;
-}
-
 // One cache (K or V): dims (d, row in page, kv head, block), strides in bytes.
 // 16-bit: boxes of 64 elements x box_rows rows, 128-byte swizzle (the stage's
 // layout); FP8: boxes of a whole row x box_rows rows, unswizzled (the staging tile).
 bool encode(CUtensorMap& map, const AttentionProblem& p, const void* base, int64_t stride_token,
             int64_t stride_head, int64_t stride_block, int box_rows) {
-  const bool fp8 = fp8_kv(p);
+  const bool fp8 = p.kv_dtype == DType::kFloat8E4M3 || p.kv_dtype == DType::kFloat8E5M2;
   const int64_t elem = fp8 ? 1 : 2;
   const CUtensorMapDataType type = fp8                                 ? CU_TENSOR_MAP_DATA_TYPE_UINT8
                                    : p.kv_dtype == DType::kBFloat16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
@@ -75,8 +94,6 @@ bool encode(CUtensorMap& map, const AttentionProblem& p, const void* base, int64
   const cuuint32_t box[4] = {static_cast<cuuint32_t>(fp8 ? p.head_dim : 64), static_cast<cuuint32_t>(box_rows), 1,
                              1};
   const cuuint32_t step[4] = {1, 1, 1, 1};
-  for (const cuuint64_t s : strides)
-    if (s % 16 != 0 || s >= (cuuint64_t{1} << 40)) return false;
   const CUresult r = encode_tiled()(&map, type, 4, const_cast<void*>(base), dims, strides, box, step,
                                     CU_TENSOR_MAP_INTERLEAVE_NONE,
                                     fp8 ? CU_TENSOR_MAP_SWIZZLE_NONE : CU_TENSOR_MAP_SWIZZLE_128B,
@@ -89,17 +106,8 @@ bool encode(CUtensorMap& map, const AttentionProblem& p, const void* base, int64
 void make_kv_load(const AttentionProblem& p, int block_n, HopperKvLoad& kv) {
   kv.tma = false;
   kv.box_rows = 0;
-  const int env = tma_env();
-  if (!p.paged || env == 0 || encode_tiled() == nullptr) return;
-  const int page = p.page_size;
-  if (page % 8 != 0 || !(block_n % page == 0 || page % block_n == 0)) return;
-  const int box_rows = page < block_n ? page : block_n;
-  // Default: TMA when a page's rows of a tile carry at least 2 KB. Measured on an H200 against
-  // the cp.async gather (TFLOP/s, prefill_4x8k unless named): bf16 16-row pages
-  // 535 vs 412, 128-row pages 586 vs 420; e4m3 16-row pages 358 vs 351, d256
-  // 395 vs 345, but D 64 (1 KB per page) 261 vs 294.
-  const int64_t box_bytes = int64_t{box_rows} * p.head_dim * (fp8_kv(p) ? 1 : 2);
-  if (env != 1 && box_bytes < 2048) return;
+  const int box_rows = tma_box_rows(p, block_n, tma_env());
+  if (box_rows == 0 || encode_tiled() == nullptr) return;
   if (!encode(kv.k_map, p, p.k, p.k_stride_token, p.k_stride_head, p.k_stride_block, box_rows)) return;
   if (!encode(kv.v_map, p, p.v, p.v_stride_token, p.v_stride_head, p.v_stride_block, box_rows)) return;
   kv.tma = true;

@@ -15,6 +15,11 @@ namespace hopper {
 // cp.async). KVATTN_HOPPER_TMA=1 / 0 forces TMA wherever possible / never.
 void make_kv_load(const AttentionProblem& p, int block_n, HopperKvLoad& kv);
 
+// The policy alone (host-testable, no driver): rows per TMA box for p's K/V, or 0
+// for the cp.async gather. env: KVATTN_HOPPER_TMA (-1 unset, 0 never, 1 wherever
+// the layout allows).
+int tma_box_rows(const AttentionProblem& p, int block_n, int env);
+
 }  // namespace hopper
 }  // namespace cuda
 }  // namespace kvattn
