@@ -161,6 +161,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       if (n_tiles == 0) return;
       const Producer<Traits> producer{p,
                                       params.kv,
+                                      params.experiment,
                                       bars,
                                       cursor,
                                       sbase,
@@ -202,8 +203,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   Tensor tOrP = make_tensor<MmaT>(partition_shape_A(mma_pv, Shape<Int<kBlockM>, Int<kBlockN>>{}));
   cutlass::PipelineState<Traits::kKStages> k_state;  // carried across work tiles, like the producer's
   cutlass::PipelineState<Traits::kVStages> v_state;
-  const bool ping_pong = p.hopper_ping_pong;
-  const bool softmax_on = !(p.hopper_experiment & kHopperNoSoftmax);
+  const bool ping_pong = params.ping_pong;
+  const bool softmax_on = !(params.experiment & kHopperNoSoftmax);
 
   const auto consume = [&](int v) {
     PrefillTile tile;

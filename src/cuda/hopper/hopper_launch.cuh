@@ -10,6 +10,7 @@
 #include "cuda/common/launch_utils.h"
 #include "cuda/hopper/hopper_instances.h"
 #include "cuda/hopper/hopper_kernel.cuh"
+#include "cuda/hopper/hopper_switches.h"
 #include "cuda/hopper/hopper_tma.h"
 #include "kvattn/error.h"
 
@@ -34,7 +35,10 @@ void launch_instance(const AttentionProblem& problem, const PrefillParams& param
     throw Error(ErrorCode::kNotImplemented, "max_seqlen_q",
                 "batch x num_q_heads x 128-row query tiles must stay below 2^31 for the Hopper prefill kernel");
   const dim3 grid(static_cast<unsigned>(Traits::kPersistent ? std::min<int64_t>(work, device_sm_count(g.device)) : work));
-  make_kv_load(problem, Traits::kBlockN, hp.kv);
+  const HopperSwitches& sw = hopper_switches();
+  hp.ping_pong = sw.ping_pong;
+  hp.experiment = sw.experiment;
+  make_kv_load(problem, Traits::kBlockN, sw.tma, hp.kv);
   static std::atomic<uint64_t> smem_configured{0};
   auto* kernel = &hopper_prefill_kernel<Traits>;
   raise_dynamic_smem_limit(kernel, Traits::kSmemBytes, g.device, smem_configured, "hopper_prefill_kernel");

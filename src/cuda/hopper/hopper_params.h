@@ -22,9 +22,18 @@ struct HopperKvLoad {
   int box_rows = 0;
 };
 
+// Bits of HopperParams::experiment (KVATTN_HOPPER_EXPERIMENT): diagnostics whose
+// results are wrong: each removes one cost (the loads, the softmax, the FP8
+// widening) to bound what it takes.
+constexpr unsigned kHopperNoLoad = 1u;     // "noload": the producer signals stages without copying
+constexpr unsigned kHopperNoSoftmax = 2u;  // "nosoftmax": P = S, no max / exp / sums
+constexpr unsigned kHopperNoWiden = 4u;    // "nowiden": FP8 tiles are loaded but not widened (stale stages)
+
 struct HopperParams {
   PrefillParams p;
   HopperKvLoad kv;
+  bool ping_pong = false;   // consumer warpgroups take turns issuing WGMMAs
+  unsigned experiment = 0;  // kHopper* bits
   int m_blocks = 0;    // 128-row query tiles over max_seqlen_q (host bound)
   int num_bh = 0;      // batch x Hq (m_blocks x num_bh < 2^31, host check)
 };

@@ -60,6 +60,7 @@ struct Producer {
 
   const PrefillParams& p;
   const HopperKvLoad& kv;
+  unsigned experiment;  // kHopper* diagnostics (hopper_params.h)
   Bars& bars;
   ProducerCursor<Traits>& cur;
   uint32_t sbase;
@@ -250,7 +251,7 @@ struct Producer {
   }
 
   __device__ __forceinline__ void run_tma_wide() const {
-    const bool copy = !(p.hopper_experiment & kHopperNoLoad);
+    const bool copy = !(experiment & kHopperNoLoad);
     const bool warp0 = tid < 32;
     KState& ks = cur.ks;
     VState& vs = cur.vs;
@@ -267,7 +268,7 @@ struct Producer {
   }
 
   __device__ __forceinline__ void run_gather_wide() const {
-    const bool copy = !(p.hopper_experiment & kHopperNoLoad);
+    const bool copy = !(experiment & kHopperNoLoad);
     const bool v_table = v_like_k();
     KState& ks = cur.ks;
     VState& vs = cur.vs;
@@ -302,7 +303,7 @@ struct Producer {
   __device__ __forceinline__ void widen_into(Ring& r, const State& st, uint32_t raw, uint32_t dst, bool copy,
                                              int t) const {
     producer_acquire(r, st);
-    if (copy && !(p.hopper_experiment & kHopperNoWiden)) widen_any<kThreads>(raw, dst, t);
+    if (copy && !(experiment & kHopperNoWiden)) widen_any<kThreads>(raw, dst, t);
     fence_async_proxy();  // generic stores -> the tensor cores' reads
     cutlass::arch::ClusterBarrier::arrive(&r.full[st.index()]);
   }
@@ -318,7 +319,7 @@ struct Producer {
   __device__ __forceinline__ void run_tma_fp8_half() const {
     constexpr int kBufs = Traits::kRawBuffers;
     constexpr int kStages = kIsV ? kVStages : kKStages;
-    const bool copy = !(p.hopper_experiment & kHopperNoLoad);
+    const bool copy = !(experiment & kHopperNoLoad);
     const int htid = tid % kHalfThreads;
     const bool issuer = htid < 32;  // warp 0 (K) or warp 2 (V)
     const CUtensorMap& map = kIsV ? kv.v_map : kv.k_map;
@@ -388,7 +389,7 @@ struct Producer {
   }
 
   __device__ __forceinline__ void run_gather_fp8() const {
-    const bool copy = !(p.hopper_experiment & kHopperNoLoad);
+    const bool copy = !(experiment & kHopperNoLoad);
     const bool v_table = v_like_k();
     const uint32_t raw_k = sbase + Traits::kOffRawK, raw_v = sbase + Traits::kOffRawV;
     const auto gather_v = [&](int t) {

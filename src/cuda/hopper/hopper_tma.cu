@@ -9,11 +9,6 @@
 #if defined(KVATTN_HAVE_HOPPER_KERNELS)
 #include <cuda.h>
 #include <cuda_runtime.h>
-
-#include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #endif
 
 namespace kvattn {
@@ -63,19 +58,6 @@ EncodeTiledFn encode_tiled() {
   return fn;
 }
 
-// KVATTN_HOPPER_TMA: 1 = TMA wherever it can load the cache, 0 = never; unset = the
-// default policy of make_kv_load. Read once.
-int tma_env() {
-  static const int v = [] {
-    const char* e = std::getenv("KVATTN_HOPPER_TMA");
-    if (e == nullptr) return -1;
-    if (std::strcmp(e, "0") == 0 || std::strcmp(e, "1") == 0) return e[0] - '0';
-    std::fprintf(stderr, "kvattn: KVATTN_HOPPER_TMA: expected 0 or 1, got '%s' (default policy)\n", e);
-    return -1;
-  }();
-  return v;
-}
-
 // One cache (K or V): dims (d, row in page, kv head, block), strides in bytes.
 // 16-bit: boxes of 64 elements x box_rows rows, 128-byte swizzle (the stage's
 // layout); FP8: boxes of a whole row x box_rows rows, unswizzled (the staging tile).
@@ -103,10 +85,10 @@ bool encode(CUtensorMap& map, const AttentionProblem& p, const void* base, int64
 
 }  // namespace
 
-void make_kv_load(const AttentionProblem& p, int block_n, HopperKvLoad& kv) {
+void make_kv_load(const AttentionProblem& p, int block_n, int env, HopperKvLoad& kv) {
   kv.tma = false;
   kv.box_rows = 0;
-  const int box_rows = tma_box_rows(p, block_n, tma_env());
+  const int box_rows = tma_box_rows(p, block_n, env);
   if (box_rows == 0 || encode_tiled() == nullptr) return;
   if (!encode(kv.k_map, p, p.k, p.k_stride_token, p.k_stride_head, p.k_stride_block, box_rows)) return;
   if (!encode(kv.v_map, p, p.v, p.v_stride_token, p.v_stride_head, p.v_stride_block, box_rows)) return;
@@ -114,7 +96,7 @@ void make_kv_load(const AttentionProblem& p, int block_n, HopperKvLoad& kv) {
   kv.box_rows = box_rows;
 }
 #else
-void make_kv_load(const AttentionProblem&, int, HopperKvLoad& kv) { kv.tma = false; }
+void make_kv_load(const AttentionProblem&, int, int, HopperKvLoad& kv) { kv.tma = false; }
 #endif
 
 }  // namespace hopper

@@ -11,13 +11,13 @@ namespace hopper {
 // sizes that are multiples of 8 rows and divide or are divided by block_n, 16-byte
 // aligned strides and base (checked by the caller's prefill_rows_aligned16), and
 // a driver that encodes the descriptors; by default only when a page's rows of a
-// tile carry at least 2 KB (smaller boxes measured slower than the gather). Otherwise leaves kv.tma false (the kernel gathers every tile with
-// cp.async). KVATTN_HOPPER_TMA=1 / 0 forces TMA wherever possible / never.
-void make_kv_load(const AttentionProblem& p, int block_n, HopperKvLoad& kv);
+// tile carry at least 2 KB (smaller boxes measured slower than the gather).
+// Otherwise leaves kv.tma false (the kernel gathers every tile with cp.async).
+// env: HopperSwitches::tma (-1 the default policy, 0 never, 1 wherever the layout allows).
+void make_kv_load(const AttentionProblem& p, int block_n, int env, HopperKvLoad& kv);
 
 // The policy alone (host-testable, no driver): rows per TMA box for p's K/V, or 0
-// for the cp.async gather. env: KVATTN_HOPPER_TMA (-1 unset, 0 never, 1 wherever
-// the layout allows).
+// for the cp.async gather; env as for make_kv_load.
 int tma_box_rows(const AttentionProblem& p, int block_n, int env);
 
 }  // namespace hopper

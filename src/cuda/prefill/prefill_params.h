@@ -10,13 +10,6 @@
 namespace kvattn {
 namespace cuda {
 
-// Bits of PrefillParams::hopper_experiment: diagnostics whose results
-// are wrong: each removes one cost (the loads, the softmax, the FP8 widening) to
-// bound what it takes.
-constexpr unsigned kHopperNoLoad = 1u;     // "noload": the producer signals stages without copying
-constexpr unsigned kHopperNoSoftmax = 2u;  // "nosoftmax": P = S, no max / exp / sums
-constexpr unsigned kHopperNoWiden = 4u;    // "nowiden": FP8 tiles are loaded but not widened (stale stages)
-
 struct PrefillParams {
   const void* q = nullptr;
   int64_t q_stride_token = 0, q_stride_head = 0;
@@ -55,9 +48,6 @@ struct PrefillParams {
   bool skip_short_queries = false;  // leave q_len <= kShortQueryMaxLen to the decode family
   bool kv_e5m2 = false;             // fp8 KV format (ignored for 16-bit KV)
   bool aligned16 = true;            // every Q/K/V/out row start is 16-byte aligned
-  bool hopper_ping_pong = false;    // Hopper kernel: consumer warpgroups take turns issuing WGMMAs
-  // Hopper kernel experiments (KVATTN_HOPPER_EXPERIMENT, hopper_prefill.cu): kHopperK* bits.
-  unsigned hopper_experiment = 0;
 };
 
 // Host: the kernel parameters for p.

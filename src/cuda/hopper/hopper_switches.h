@@ -1,0 +1,24 @@
+// Run-time switches of the Hopper prefill path, read once per process from the
+// environment (for experiments; defaults are the measured best):
+//   KVATTN_HOPPER_TMA=0|1         K/V by the cp.async gather always / TMA wherever the layout allows
+//                                 (unset: the default policy of hopper_tma.h)
+//   KVATTN_HOPPER_PINGPONG=0|1    consumer ping-pong (default off: measured slower)
+//   KVATTN_HOPPER_EXPERIMENT=...  comma-separated diagnostics (hopper_params.h; results are wrong)
+// Values they do not understand are reported on stderr and ignored.
+#pragma once
+
+namespace kvattn {
+namespace cuda {
+namespace hopper {
+
+struct HopperSwitches {
+  int tma = -1;  // -1 unset, 0 never, 1 wherever possible
+  bool ping_pong = false;
+  unsigned experiment = 0;  // kHopperNoLoad | kHopperNoSoftmax | kHopperNoWiden
+};
+
+const HopperSwitches& hopper_switches();
+
+}  // namespace hopper
+}  // namespace cuda
+}  // namespace kvattn
