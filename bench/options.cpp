@@ -54,6 +54,20 @@ const char* usage_text() {
          "Env: KVATTN_COMMIT overrides the commit recorded in the JSON.\n";
 }
 
+// The whole of v as an integer >= 1, else invalid_argument naming the flag.
+static int positive_int(const char* flag, const std::string& v) {
+  int n = 0;
+  try {
+    size_t used = 0;
+    n = std::stoi(v, &used);
+    if (used != v.size()) n = 0;
+  } catch (const std::exception&) {
+    n = 0;
+  }
+  if (n < 1) throw std::invalid_argument(std::string(flag) + ": expected a positive integer, got '" + v + "'");
+  return n;
+}
+
 Options parse_options(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -69,26 +83,13 @@ Options parse_options(int argc, char** argv) {
     if (is("--workload")) {
       for (const std::string& w : split_commas(value("--workload"))) o.workloads.push_back(w);
     } else if (is("--page-size")) {
-      const std::string v = value("--page-size");
-      try {
-        o.page_size = std::stoi(v);
-      } catch (const std::exception&) {
-        o.page_size = 0;
-      }
-      if (o.page_size < 1) throw std::invalid_argument("--page-size: expected a positive integer, got '" + v + "'");
+      o.page_size = positive_int("--page-size", value("--page-size"));
     } else if (is("--kv-dtype")) {
       for (const std::string& d : split_commas(value("--kv-dtype"))) o.kv_dtypes.push_back(parse_kv_dtype(d));
     } else if (is("--backend")) {
       for (const std::string& b : split_commas(value("--backend"))) o.backends.push_back(parse_backend(b));
     } else if (is("--reps")) {
-      const std::string v = value("--reps");
-      try {
-        size_t used = 0;
-        o.reps = std::stoi(v, &used);
-        if (used != v.size() || o.reps < 1) throw std::invalid_argument("");
-      } catch (const std::exception&) {
-        throw std::invalid_argument("--reps: expected a positive integer, got '" + v + "'");
-      }
+      o.reps = positive_int("--reps", value("--reps"));
     } else if (is("--json")) {
       o.json_path = value("--json");
     } else if (arg == "--graph") {
