@@ -155,6 +155,14 @@ stage_cpp() {
         KVATTN_TEST_BACKEND="$backend" "$path" --gtest_output="xml:$DETAILS/$bin-$backend.xml" 2>&1 || status=1
       fi
     done
+    # The narrow 8-row decode kernel is the default wherever a tile's rows fit
+    # 8; the decode tests run once more on the wide kernel only.
+    if [ "$bin" = kvattn_gpu_tests ]; then
+      echo "== $path (decode, wide rows only: KVATTN_DECODE_VARIANT=narrow=0)"
+      KVATTN_DECODE_VARIANT=narrow=0 "$path" --gtest_output="xml:$DETAILS/$bin-decode-wide.xml" \
+        --gtest_filter='DecodeKernel.*:GpuAttentionPaths.*:GpuAttentionMatrix.*:GpuAttentionGraph.*:GpuAttentionLengths.*' \
+        2>&1 || status=1
+    fi
   done
   return "$status"
 }

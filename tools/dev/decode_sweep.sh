@@ -28,8 +28,8 @@ GTESTS="$BUILD_DIR/tests/kvattn_gpu_tests"
 WORKLOADS="decode_128_ctx4k,decode_32_ctx32k,decode_8_ctx128k,specdec_64x4_ctx4k,mixed_2k_128dec"
 
 # name=spec; spec is the KVATTN_DECODE_VARIANT value ("-" = unset, the default).
-DEFAULT_VARIANTS="base=- pf128=prefetch=128 pf256=prefetch=256 rows=copy=rows rows_pf256=copy=rows,prefetch=256
- rows_s3=copy=rows,stages=3 rows_s4=copy=rows,stages=4 s6=stages=6 rows_s6=copy=rows,stages=6 base2=-"
+# "base" is the baseline of the x column: here the wide (16-row) kernel, the default before the narrow one.
+DEFAULT_VARIANTS="base=narrow=0 narrow=- n_s2=stages=2 n_s4=stages=4 n_s5=stages=5 base2=narrow=0"
 VARIANTS="${VARIANTS:-$DEFAULT_VARIANTS}"
 
 # GoogleTest staged by `tools/device_check.sh --stage-deps` (carry ".device").
@@ -61,9 +61,9 @@ for item in $VARIANTS; do
     continue
   fi
   flags=(--workload "$WORKLOADS" --kv-dtype bf16,e4m3 --reps "$REPS" --json "$OUT/sweep_$name.json")
-  # Ceilings once (first variant); the CPU check for the default and the row-copy variants.
+  # Ceilings once (first variant); the CPU check for the baseline and the default.
   [ ${#ran[@]} -gt 0 ] && flags+=(--no-ceilings)
-  case "$name" in base | rows) ;; *) flags+=(--no-check) ;; esac
+  case "$name" in base | narrow) ;; *) flags+=(--no-check) ;; esac
   echo "== $name: KVATTN_DECODE_VARIANT=${spec} ($((SECONDS - start))s)" | tee -a "$LOG"
   if [ "$spec" = "-" ]; then
     timeout 90 env -u KVATTN_DECODE_VARIANT "$BENCH" "${flags[@]}" >>"$LOG" 2>&1
@@ -77,13 +77,15 @@ done
 # Correctness of the non-default copy paths against the float64 reference
 # (page sizes 1/16/32, contiguous and unaligned KV, windows, splits, GQA up to 71).
 if [ -x "$GTESTS" ]; then
-  for spec in "copy=rows" "copy=rows,prefetch=256,stages=3" "prefetch=128,stages=6"; do
+  for spec in "narrow=1" "narrow=0" "stages=2" "copy=pairs,stages=4" "narrow=0,copy=rows,prefetch=256,stages=3"; do
     if [ $((SECONDS - start)) -ge $((BUDGET_S + 40)) ]; then
       echo "== gtest DecodeKernel.* with $spec: skipped (budget)" | tee -a "$LOG"
       continue
     fi
     echo "== gtest DecodeKernel.* with KVATTN_DECODE_VARIANT=$spec" | tee -a "$LOG"
-    KVATTN_DECODE_VARIANT="$spec" timeout 60 "$GTESTS" --gtest_filter='DecodeKernel.*' >>"$LOG" 2>&1
+    KVATTN_DECODE_VARIANT="$spec" timeout 60 "$GTESTS" \
+      --gtest_filter='DecodeKernel.*:GpuAttentionPaths.Decode:GpuAttentionPaths.SpecVerify:GpuAttentionPaths.MixedBatch' \
+      >>"$LOG" 2>&1
     echo "   rc $? (gtest $spec)" | tee -a "$LOG"
   done
 fi

@@ -89,6 +89,15 @@ struct MmaOp<__half> {
   }
 };
 
+// Transpose of an 8x8 matrix of 16-bit elements spread over the warp the way an
+// mma accumulator row pair is (lane holds row lane/4, columns 2*(lane%4), +1):
+// afterwards each lane holds the same positions of the transpose.
+__device__ __forceinline__ uint32_t movmatrix_trans(uint32_t x) {
+  uint32_t r;
+  asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(r) : "r"(x));
+  return r;
+}
+
 // Two fp32 -> packed 16-bit pair (round to nearest even); `lo` lands in the low half.
 template <class T>
 __device__ __forceinline__ uint32_t pack2(float lo, float hi);

@@ -58,6 +58,7 @@ struct DecodeVariant {
   int stages = 0;  // 0: DecodeShape::kStages
   int prefetch = 0;
   int splits = 0;  // 0: heuristic
+  bool narrow = true;  // 8-row transposed-MMA tiles where a tile's rows fit 8
 };
 
 DecodeVariant parse_variant(const char* text) {
@@ -83,6 +84,8 @@ DecodeVariant parse_variant(const char* text) {
       v.stages = std::clamp(num, 0, decode::kMaxStages);
     } else if (key == "prefetch" && (val == "0" || val == "128" || val == "256")) {
       v.prefetch = num;
+    } else if (key == "narrow" && (val == "0" || val == "1")) {
+      v.narrow = val == "1";
     } else if (key == "splits" && !val.empty()) {
       v.splits = std::clamp(num, 0, kMaxSplits);
     } else {
@@ -92,7 +95,7 @@ DecodeVariant parse_variant(const char* text) {
     if (!ok)
       std::fprintf(stderr,
                    "kvattn: KVATTN_DECODE_VARIANT: ignoring '%s' (expected copy=rows|pairs, stages=N, "
-                   "prefetch=0|128|256, splits=N)\n",
+                   "prefetch=0|128|256, splits=N, narrow=0|1)\n",
                    item.c_str());
   }
   return v;
@@ -147,10 +150,14 @@ DecodeParams make_params(const AttentionProblem& p) {
   // decodes: size the row tile for q_len 1 (g rows) so they do not pay 16
   // tokens' worth of MMA; a longer spec-verify sequence then spans several tiles.
   const int64_t tile_basis = p.max_seqlen_q > kShortQueryMaxLen ? std::min<int64_t>(d.group, rows_bound) : rows_bound;
-  d.row_frags = row_frags_for(tile_basis);
-  d.row_tiles = static_cast<int>((rows_bound + 16 * d.row_frags - 1) / (16 * d.row_frags));
-  d.num_splits = std::max(1, std::min(p.num_splits, kMaxSplits));
   const DecodeVariant& variant = decode_variant();
+  // A tile's rows (one sequence's group of g heads, or all its packed rows when
+  // every query is short) fit 8: the narrow kernel (half the MMA work per key).
+  d.narrow = variant.narrow && tile_basis <= 8;
+  d.row_frags = d.narrow ? 1 : row_frags_for(tile_basis);
+  const int tile_rows = d.narrow ? 8 : 16 * d.row_frags;
+  d.row_tiles = static_cast<int>((rows_bound + tile_rows - 1) / tile_rows);
+  d.num_splits = std::max(1, std::min(p.num_splits, kMaxSplits));
   d.copy_mode = variant.copy_mode;
   d.stages = variant.stages;
   d.prefetch = variant.prefetch;

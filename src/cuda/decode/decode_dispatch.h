@@ -1,7 +1,7 @@
 // Per-head-dim entry points of the decode kernels, one translation unit each
 // (decode_hd<D>.cu): what decode.cu calls after building the parameters.
 // Instantiated: D in {64, 96, 128, 192, 256} x q {bf16, fp16} x KV {q's dtype,
-// e4m3, e5m2} = 30 split-KV kernels + 10 combine kernels.
+// e4m3, e5m2} x {wide, narrow rows} = 60 split-KV kernels + 10 combine kernels.
 #pragma once
 #include <cuda_runtime.h>
 

@@ -11,14 +11,10 @@
 // output (one split) or its partial state to the workspace for the combine
 // kernel (docs/semantics.md S1-S4).
 //
-// Element layouts (why no transposes are needed):
-//  * QK^T sums over the head dim, so any permutation of it works if Q uses
-//    the same one: lane (r, c) of an MMA owns head-dim elements
-//    [c*D/4, (c+1)*D/4) of its K rows and of Q; k-step s uses 4 contiguous of
-//    them, which are exactly the 2+2 k-indices the fragment layout gives it.
-//  * PV sums over keys: P's accumulator layout is reused as the A operand, and
-//    lane (i = lane/4) owns output columns [i*D/8, (i+1)*D/8), so its V bytes
-//    are contiguous in a row; n-fragment j holds column i*D/8 + j.
+// The MMAs of a tile run in one of two formulations (decode_rows_*.cuh):
+// wide (16 * row_frags packed rows in the MMA M dimension) or narrow (<= 8
+// packed rows in N, keys and head dim in M; half the MMA and softmax work
+// per key when a GQA group is small).
 #pragma once
 #include <cstdint>
 #include <type_traits>
@@ -26,22 +22,14 @@
 #include "cuda/common/routing.h"
 #include "cuda/decode/decode_params.h"
 #include "cuda/decode/decode_primitives.cuh"
+#include "cuda/decode/decode_row_tile.cuh"
+#include "cuda/decode/decode_rows_narrow.cuh"
+#include "cuda/decode/decode_rows_wide.cuh"
 #include "cuda/decode/decode_shape.h"
 
 namespace kvattn {
 namespace cuda {
 namespace decode {
-
-// Keys query token i may see (S2): [lo(i), hi(i)], empty when hi < lo.
-struct KeyWindow {
-  int64_t off;  // kv_len - q_len (bottom-right alignment)
-  int64_t kv_len;
-  int left, right;
-  __device__ int64_t lo(int64_t i) const { return left >= 0 ? max(int64_t(0), i + off - left) : 0; }
-  __device__ int64_t hi(int64_t i) const {
-    return right >= 0 ? min(kv_len - 1, i + off + right) : kv_len - 1;
-  }
-};
 
 // Fallback copy of one 16-byte chunk of a K/V row for strides that are not
 // 16-byte multiples (synchronous byte loads; kept out of line so it costs the
@@ -55,8 +43,8 @@ static __device__ __noinline__ void copy_chunk_unaligned(uint8_t* dst, const uin
   }
 }
 
-template <int D, typename QT, KvKind KV>
-__global__ void __launch_bounds__(kThreads, decode_min_blocks_per_sm(D))
+template <int D, typename QT, KvKind KV, bool kNarrow>
+__global__ void __launch_bounds__(kThreads, decode_min_blocks_per_sm(D, kNarrow, KV == KvKind::k16Bit ? 2 : 1))
     decode_splitkv_kernel(const __grid_constant__ DecodeParams p) {
   constexpr int kKvBytes = KV == KvKind::k16Bit ? 2 : 1;
   using Shape = DecodeShape<D, kKvBytes>;
@@ -65,11 +53,7 @@ __global__ void __launch_bounds__(kThreads, decode_min_blocks_per_sm(D))
   // into fp16's range (exact up to far-below-fp32-noise tiny elements).
   constexpr bool kScaleQ = KV != KvKind::k16Bit && std::is_same<QT, __nv_bfloat16>::value;
   constexpr int kPitch = Shape::kRowPitch;
-  constexpr int kNFrags = D / 8;  // output n-fragments per lane
-  // K loads per slice; when there are many, a rolled loop keeps the compiler
-  // from hoisting every K and Q word at once (register pressure, large D).
-  constexpr int kKLoads = Shape::kKBytesPerThread / Shape::kKLoad;
-  constexpr int kKUnroll = kKLoads <= 2 ? kKLoads : 1;
+  using Rows = std::conditional_t<kNarrow, NarrowRowTile<D, QT, KV>, WideRowTile<D, QT, KV>>;
 
   const int stages = p.stages;  // ring depth, resolved on the host: 2 .. Shape::max_stages()
   const bool rows_mode = p.copy_mode == kCopyRows;
@@ -79,7 +63,7 @@ __global__ void __launch_bounds__(kThreads, decode_min_blocks_per_sm(D))
   float* row_scale = reinterpret_cast<float*>(smem + Shape::row_scale_offset(stages));        // [tile row]
   uint8_t* q_smem = smem + Shape::q_offset(stages);
   // kCopyRows: [stage][K, V][tile row] byte offsets from k_head / v_head, -1 past the range.
-  int64_t* row_table = reinterpret_cast<int64_t*>(smem + Shape::table_offset(stages, p.row_frags));
+  int64_t* row_table = reinterpret_cast<int64_t*>(smem + Shape::table_offset(stages, kNarrow ? 8 : 16 * p.row_frags));
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   int bx = blockIdx.x;
@@ -95,7 +79,8 @@ __global__ void __launch_bounds__(kThreads, decode_min_blocks_per_sm(D))
   if (!is_short_query(q_len)) return;  // the prefill family's sequence
   const int g = p.group;
   const int rows = q_len * g;
-  const int tile_rows = 16 * p.row_frags;
+  const int row_frags = kNarrow ? 1 : p.row_frags;
+  const int tile_rows = Rows::kFragRows * row_frags;
   const int row0 = tile * tile_rows;
   if (row0 >= rows) return;
   const int row_end = min(rows, row0 + tile_rows);
@@ -286,43 +271,29 @@ __global__ void __launch_bounds__(kThreads, decode_min_blocks_per_sm(D))
   }
   __syncthreads();
 
-  // ---- Per-lane row constants ------------------------------------------------
-  const int warps_per_frag = kWarps / p.row_frags;  // warps sharing a row fragment
-  const int frag = warp / warps_per_frag;           // this warp's 16 rows
-  const int key_group = warp % warps_per_frag;      // which 16-key slices it takes
-  const int r_quad = lane >> 2, c = lane & 3;
-  const bool softcap = p.softcap > 0.0f;
-  const float cap_log2 = p.softcap * kLog2e;
-  const float score_mul = p.softmax_scale * p.q_descale.at(b, hk) * p.k_descale.at(b, hk) * kv_widen_scale<KV>();
-  float row_mul[2];
-  int row_lo[2], row_hi[2];
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int tr = frag * 16 + r_quad + 8 * h;
-    const float mul = score_mul * row_scale[tr];
-    row_mul[h] = softcap ? mul / p.softcap : mul * kLog2e;
-    const int pr = row0 + tr;
-    if (pr < row_end) {
-      const int i = pr / g;
-      row_lo[h] = static_cast<int>(max(win.lo(i), int64_t(s_lo)));
-      row_hi[h] = static_cast<int>(min(win.hi(i), int64_t(s_hi) - 1));
-    } else {
-      row_lo[h] = 0, row_hi[h] = -1;  // padding row: sees nothing
-    }
+  // ---- Per-lane state of the row tile ---------------------------------------
+  const RowTileCtx ctx{&p,
+                       win,
+                       row0,
+                       row_end,
+                       g,
+                       s_lo,
+                       s_hi,
+                       p.softmax_scale * p.q_descale.at(b, hk) * p.k_descale.at(b, hk) * kv_widen_scale<KV>(),
+                       row_scale,
+                       q_smem,
+                       warp,
+                       lane};
+  Rows rows_state;
+  if constexpr (kNarrow) {
+    rows_state.init(ctx);
+  } else {
+    rows_state.init(ctx, row_frags);
   }
   // A tile needs per-element masking only where some valid row's window or
   // the split end cuts it.
   const int lo_max = static_cast<int>(max(win.lo(i_last), int64_t(s_lo)));
   const int hi_min = static_cast<int>(min(win.hi(i_first), int64_t(s_hi) - 1));
-
-  float o[kNFrags][4];
-#pragma unroll
-  for (int j = 0; j < kNFrags; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
-  float m_run[2] = {-INFINITY, -INFINITY};  // running max, log2 units
-  float l_run[2] = {0.0f, 0.0f};            // this lane's share of the running sum
-
-  const uint8_t* q_row0 = q_smem + (frag * 16 + r_quad) * Shape::kQPitch + c * (D / 4) * 2;
-  const uint8_t* q_row1 = q_row0 + 8 * Shape::kQPitch;
 
   // ---- Main loop over 64-key tiles ------------------------------------------
   int rd_stage = 0;           // t % stages: the tile computed now
@@ -351,150 +322,21 @@ __global__ void __launch_bounds__(kThreads, decode_min_blocks_per_sm(D))
     const int tile_start = s_lo + t * kTileKeys;
     const bool need_mask = tile_start < lo_max || tile_start + kTileKeys - 1 > hi_min;
 
-#pragma unroll 1
-    for (int u = 0; u < p.row_frags; ++u) {
-      const int slice = key_group + u * warps_per_frag;  // 16 keys: slice*16 .. +15
-
-      // S = Q K^T for 16 rows x 16 keys (two n8 fragments).
-      float s[2][4] = {};
-      const uint8_t* k_row0 = ks + (slice * 16 + r_quad) * kPitch + c * Shape::kKBytesPerThread;
-      const uint8_t* k_row1 = k_row0 + 8 * kPitch;
-#pragma unroll kKUnroll
-      for (int ld = 0; ld < kKLoads; ++ld) {
-        uint32_t kw0[Shape::kKLoad / 4], kw1[Shape::kKLoad / 4];
-        lds<Shape::kKLoad, Shape::kKLoad>(kw0, k_row0 + ld * Shape::kKLoad);
-        lds<Shape::kKLoad, Shape::kKLoad>(kw1, k_row1 + ld * Shape::kKLoad);
-#pragma unroll
-        for (int st = 0; st < Shape::kKStepsPerLoad; ++st) {
-          const int kstep = ld * Shape::kKStepsPerLoad + st;
-          const uint2 qa = *reinterpret_cast<const uint2*>(q_row0 + kstep * 8);
-          const uint2 qb = *reinterpret_cast<const uint2*>(q_row1 + kstep * 8);
-          const uint32_t a[4] = {qa.x, qb.x, qa.y, qb.y};
-          uint32_t b00, b01, b10, b11;
-          if constexpr (KV == KvKind::k16Bit) {
-            b00 = kw0[2 * st], b01 = kw0[2 * st + 1];
-            b10 = kw1[2 * st], b11 = kw1[2 * st + 1];
-          } else {
-            widen_fp8x4<KV>(kw0[st], b00, b01);
-            widen_fp8x4<KV>(kw1[st], b10, b11);
-          }
-          MmaOp<MT>::run(s[0], a, b00, b01);
-          MmaOp<MT>::run(s[1], a, b10, b11);
-        }
-      }
-
-      // Online softmax (log2 domain). Lane holds keys 2c, 2c+1 (+8) of rows
-      // r_quad and r_quad + 8: s[nf][2h + e] is (row h, key nf*8 + 2c + e).
-      const int key0 = tile_start + slice * 16 + 2 * c;
-      float corr[2];
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        float mx = -INFINITY;
-#pragma unroll
-        for (int nf = 0; nf < 2; ++nf) {
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            float v = s[nf][2 * h + e] * row_mul[h];
-            if (softcap) v = cap_log2 * tanhf(v);
-            if (need_mask) {
-              const int key = key0 + nf * 8 + e;
-              if (key < row_lo[h] || key > row_hi[h]) v = -INFINITY;
-            }
-            s[nf][2 * h + e] = v;
-            mx = fmaxf(mx, v);
-          }
-        }
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const float m_new = fmaxf(m_run[h], mx);
-        const float m_use = m_new == -INFINITY ? 0.0f : m_new;  // keeps -inf - -inf out
-        // Nothing accumulated yet (o, l are 0): no rescale needed.
-        corr[h] = m_run[h] == -INFINITY ? 1.0f : exp2f(m_run[h] - m_use);
-        float sum = 0.0f;
-#pragma unroll
-        for (int nf = 0; nf < 2; ++nf) {
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const float pv = exp2f(s[nf][2 * h + e] - m_use);
-            s[nf][2 * h + e] = pv;
-            sum += pv;
-          }
-        }
-        l_run[h] = l_run[h] * corr[h] + sum;
-        m_run[h] = m_new;
-      }
-      if (__any_sync(0xffffffffu, corr[0] != 1.0f || corr[1] != 1.0f)) {
-#pragma unroll
-        for (int j = 0; j < kNFrags; ++j) {
-          o[j][0] *= corr[0], o[j][1] *= corr[0];
-          o[j][2] *= corr[1], o[j][3] *= corr[1];
-        }
-      }
-
-      // O += P V. P's accumulator layout is the A fragment (k = key in slice).
-      const uint32_t pa[4] = {pack2<MT>(s[0][0], s[0][1]), pack2<MT>(s[0][2], s[0][3]),
-                              pack2<MT>(s[1][0], s[1][1]), pack2<MT>(s[1][2], s[1][3])};
-      // B fragment rows: keys 2c, 2c+1 (b0) and 2c+8, 2c+9 (b1) of the slice.
-      const uint8_t* v_row0 = vs + (slice * 16 + 2 * c) * kPitch + r_quad * Shape::kVBytesPerThread;
-      const uint8_t* v_row1 = v_row0 + kPitch;
-      const uint8_t* v_row2 = v_row0 + 8 * kPitch;
-      const uint8_t* v_row3 = v_row2 + kPitch;
-#pragma unroll
-      for (int ld = 0; ld < Shape::kVBytesPerThread / Shape::kVLoad; ++ld) {
-        constexpr int kWords = Shape::kVLoad / 4;
-        uint32_t w0[kWords], w1[kWords], w2[kWords], w3[kWords];
-        lds<Shape::kVLoad, Shape::kVLoad>(w0, v_row0 + ld * Shape::kVLoad);
-        lds<Shape::kVLoad, Shape::kVLoad>(w1, v_row1 + ld * Shape::kVLoad);
-        lds<Shape::kVLoad, Shape::kVLoad>(w2, v_row2 + ld * Shape::kVLoad);
-        lds<Shape::kVLoad, Shape::kVLoad>(w3, v_row3 + ld * Shape::kVLoad);
-#pragma unroll
-        for (int x = 0; x < kWords; ++x) {
-          if constexpr (KV == KvKind::k16Bit) {
-            const int j = ld * (Shape::kVLoad / 2) + 2 * x;  // word x = columns j, j+1
-            MmaOp<MT>::run(o[j], pa, __byte_perm(w0[x], w1[x], 0x5410), __byte_perm(w2[x], w3[x], 0x5410));
-            MmaOp<MT>::run(o[j + 1], pa, __byte_perm(w0[x], w1[x], 0x7632), __byte_perm(w2[x], w3[x], 0x7632));
-          } else {
-            const int j = ld * Shape::kVLoad + 4 * x;  // word x = columns j .. j+3
-            // Pair the two keys' bytes per column, then widen the pairs.
-            uint32_t b0[4], b1[4];
-            widen_fp8x4<KV>(__byte_perm(w0[x], w1[x], 0x5140), b0[0], b0[1]);
-            widen_fp8x4<KV>(__byte_perm(w0[x], w1[x], 0x7362), b0[2], b0[3]);
-            widen_fp8x4<KV>(__byte_perm(w2[x], w3[x], 0x5140), b1[0], b1[1]);
-            widen_fp8x4<KV>(__byte_perm(w2[x], w3[x], 0x7362), b1[2], b1[3]);
-#pragma unroll
-            for (int e = 0; e < 4; ++e) MmaOp<MT>::run(o[j + e], pa, b0[e], b1[e]);
-          }
-        }
-      }
+    if constexpr (kNarrow) {
+      rows_state.tile(ks, vs, tile_start, need_mask, warp);
+    } else {
+      rows_state.tile(ks, vs, tile_start, need_mask);
     }
   }
   cp_async_wait_group<0>();
   __syncthreads();  // KV stages are now free for the cross-warp reduction
 
   // ---- Merge the warps that share a row fragment (fixed order) ---------------
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    l_run[h] += __shfl_xor_sync(0xffffffffu, l_run[h], 1);
-    l_run[h] += __shfl_xor_sync(0xffffffffu, l_run[h], 2);
-  }
   float* red_o = reinterpret_cast<float*>(kv_smem);  // [warp][16][kRedPitch]
-  if (c == 0) {
-    red_ml[warp * 16 + r_quad] = make_float2(m_run[0], l_run[0]);
-    red_ml[warp * 16 + r_quad + 8] = make_float2(m_run[1], l_run[1]);
-  }
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    float* dst = red_o + (warp * 16 + r_quad + 8 * h) * Shape::kRedPitch;
-#pragma unroll
-    for (int j = 0; j < kNFrags; j += 4) {
-      *reinterpret_cast<float4*>(dst + 2 * c * kNFrags + j) =
-          make_float4(o[j][2 * h], o[j + 1][2 * h], o[j + 2][2 * h], o[j + 3][2 * h]);
-      *reinterpret_cast<float4*>(dst + (2 * c + 1) * kNFrags + j) =
-          make_float4(o[j][2 * h + 1], o[j + 1][2 * h + 1], o[j + 2][2 * h + 1], o[j + 3][2 * h + 1]);
-    }
-  }
+  rows_state.write_partials(red_o, red_ml, warp);
   __syncthreads();
 
+  const int warps_per_frag = kWarps / row_frags;
   const float v_mul = kv_widen_scale<KV>();
   const float v_desc = p.v_descale.at(b, hk);
 #pragma unroll 1
@@ -502,7 +344,7 @@ __global__ void __launch_bounds__(kThreads, decode_min_blocks_per_sm(D))
     const int tr = idx / (D / 4), dq = idx % (D / 4);
     const int pr = row0 + tr;
     if (pr >= row_end) continue;
-    const int fr = tr / 16, lr = tr % 16;
+    const int fr = tr / Rows::kFragRows, lr = tr % Rows::kFragRows;
     float m_all = -INFINITY;
     for (int w = 0; w < warps_per_frag; ++w) m_all = fmaxf(m_all, red_ml[(fr * warps_per_frag + w) * 16 + lr].x);
     float l_all = 0.0f;

@@ -23,14 +23,16 @@ inline void check_launch(const char* kernel) {
   }
 }
 
-template <int D, typename QT, KvKind KV>
+template <int D, typename QT, KvKind KV, bool kNarrow>
 void launch_typed(const DecodeParams& params, cudaStream_t stream) {
   using Shape = DecodeShape<D, KV == KvKind::k16Bit ? 2 : 1>;
-  auto* kernel = &decode_splitkv_kernel<D, QT, KV>;
+  auto* kernel = &decode_splitkv_kernel<D, QT, KV, kNarrow>;
   DecodeParams p = params;
   // Ring depth: the shape's default unless a variant asks for another one.
-  p.stages = clamp_int(p.stages > 0 ? p.stages : Shape::kStages, 2, Shape::max_stages());
-  const int smem = Shape::smem_bytes(p.row_frags, p.stages, p.copy_mode);
+  const int default_stages = kNarrow ? Shape::kNarrowStages : Shape::kStages;
+  p.stages = clamp_int(p.stages > 0 ? p.stages : default_stages, 2, Shape::max_stages());
+  const int q_rows = kNarrow ? 8 : 16 * p.row_frags;
+  const int smem = Shape::smem_bytes(q_rows, p.stages, p.copy_mode);
 
   // Opt in to > 48 KB of dynamic shared memory once per device, for the
   // largest launch any variant makes (host-side attribute: no stream work,
@@ -40,7 +42,7 @@ void launch_typed(const DecodeParams& params, cudaStream_t stream) {
   cudaError_t err = cudaGetDevice(&device);
   const uint64_t bit = (err == cudaSuccess && device < 64) ? (uint64_t(1) << device) : 0;
   if (err == cudaSuccess && (bit == 0 || (opted_in.load(std::memory_order_acquire) & bit) == 0)) {
-    const int most = Shape::smem_bytes(kMaxTileRows / 16, Shape::max_stages(), kCopyRows);
+    const int most = Shape::smem_bytes(kMaxTileRows, Shape::max_stages(), kCopyRows);
     err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most);
     if (err == cudaSuccess) opted_in.fetch_or(bit, std::memory_order_acq_rel);
   }
@@ -63,19 +65,28 @@ void launch_typed(const DecodeParams& params, cudaStream_t stream) {
   }
 }
 
+template <int D, typename QT, KvKind KV>
+void launch_rows(const DecodeParams& p, cudaStream_t stream) {
+  if (p.narrow) {
+    launch_typed<D, QT, KV, true>(p, stream);
+  } else {
+    launch_typed<D, QT, KV, false>(p, stream);
+  }
+}
+
 template <int D>
 void launch_head_dim(const DecodeParams& p, bool q_is_bf16, KvKind kv, cudaStream_t stream) {
   if (q_is_bf16) {
     switch (kv) {
-      case KvKind::k16Bit: return launch_typed<D, __nv_bfloat16, KvKind::k16Bit>(p, stream);
-      case KvKind::kE4M3: return launch_typed<D, __nv_bfloat16, KvKind::kE4M3>(p, stream);
-      case KvKind::kE5M2: return launch_typed<D, __nv_bfloat16, KvKind::kE5M2>(p, stream);
+      case KvKind::k16Bit: return launch_rows<D, __nv_bfloat16, KvKind::k16Bit>(p, stream);
+      case KvKind::kE4M3: return launch_rows<D, __nv_bfloat16, KvKind::kE4M3>(p, stream);
+      case KvKind::kE5M2: return launch_rows<D, __nv_bfloat16, KvKind::kE5M2>(p, stream);
     }
   } else {
     switch (kv) {
-      case KvKind::k16Bit: return launch_typed<D, __half, KvKind::k16Bit>(p, stream);
-      case KvKind::kE4M3: return launch_typed<D, __half, KvKind::kE4M3>(p, stream);
-      case KvKind::kE5M2: return launch_typed<D, __half, KvKind::kE5M2>(p, stream);
+      case KvKind::k16Bit: return launch_rows<D, __half, KvKind::k16Bit>(p, stream);
+      case KvKind::kE4M3: return launch_rows<D, __half, KvKind::kE4M3>(p, stream);
+      case KvKind::kE5M2: return launch_rows<D, __half, KvKind::kE5M2>(p, stream);
     }
   }
 }

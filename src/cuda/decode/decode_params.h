@@ -20,7 +20,8 @@ enum class KvKind : int { k16Bit = 0, kE4M3 = 1, kE5M2 = 2 };
 constexpr int kTileKeys = 64;
 constexpr int kThreads = 128;  // 4 warps
 constexpr int kWarps = kThreads / 32;
-// Packed rows per CTA are 16 * row_frags with row_frags in {1, 2, 4}.
+// Packed rows per CTA: 16 * row_frags with row_frags in {1, 2, 4} (wide
+// kernel), or 8 (narrow kernel).
 constexpr int kMaxTileRows = 64;
 // Upper bound of the run-time pipeline depth (DecodeParams::stages).
 constexpr int kMaxStages = 8;
@@ -42,8 +43,9 @@ struct DecodeParams {
   int num_kv_heads = 0;
   int group = 1;       // g = Hq / Hkv
   int rows_bound = 0;  // min(max_seqlen_q, 16) * g: packed rows per (sequence, kv head)
-  int row_frags = 1;   // 16-row mma fragments per CTA (1, 2 or 4)
-  int row_tiles = 1;   // ceil(rows_bound / (16 * row_frags))
+  bool narrow = false;  // 8-row tiles, transposed MMAs (decode_rows_narrow.cuh)
+  int row_frags = 1;    // wide kernel: 16-row mma fragments per CTA (1, 2 or 4); narrow: 1
+  int row_tiles = 1;    // ceil(rows_bound / tile rows)
   int num_splits = 1;
   // Tuning knobs (decode.cu: defaults, KVATTN_DECODE_VARIANT overrides).
   int copy_mode = kCopyPairs;  // kCopyPairs or kCopyRows

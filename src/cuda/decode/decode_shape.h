@@ -43,31 +43,39 @@ struct DecodeShape {
   // kCopyRows: per stage, int64 byte offsets of the tile's K rows then V rows.
   static constexpr int kTableBytes = 2 * kTileKeys * 8;
 
+  // Ring depth of the narrow (8-row) kernel: as many stages as fit ~58 KB, so
+  // that three or four of its lighter CTAs share an SM (more warps to hide the
+  // latency of each warp's dependent MMA / softmax chain).
+  static constexpr int kNarrowStages = clamp_int(58 * 1024 / kStageBytes, 2, 6);
+
   // Shared-memory map for a run-time ring depth (offsets in bytes, each
   // 16-aligned): KV ring (reused for the cross-warp reduction), float2 m/l
-  // [4][16], float row scales [64], the Q tile, then (kCopyRows only) the
-  // per-stage row-offset tables.
+  // [4][16], float row scales [64], the Q tile of q_rows rows, then (kCopyRows
+  // only) the per-stage row-offset tables.
   static constexpr int kv_region(int stages) { return max_int(stages * kStageBytes, kRedBytes); }
   static constexpr int ml_offset(int stages) { return kv_region(stages); }
   static constexpr int row_scale_offset(int stages) { return ml_offset(stages) + kWarps * 16 * 8; }
   static constexpr int q_offset(int stages) { return row_scale_offset(stages) + kMaxTileRows * 4; }
-  static constexpr int table_offset(int stages, int row_frags) { return q_offset(stages) + 16 * row_frags * kQPitch; }
-  static constexpr int smem_bytes(int row_frags, int stages, int copy_mode) {
-    return table_offset(stages, row_frags) + (copy_mode == kCopyRows ? stages * kTableBytes : 0);
+  static constexpr int table_offset(int stages, int q_rows) { return q_offset(stages) + q_rows * kQPitch; }
+  static constexpr int smem_bytes(int q_rows, int stages, int copy_mode) {
+    return table_offset(stages, q_rows) + (copy_mode == kCopyRows ? stages * kTableBytes : 0);
   }
-  static constexpr int smem_bytes(int row_frags) { return smem_bytes(row_frags, kStages, kCopyPairs); }
   // Deepest ring that fits the 227 KB per-CTA opt-in limit in every mode.
   static constexpr int max_stages() {
     int s = kMaxStages;
-    while (s > 2 && smem_bytes(kMaxTileRows / 16, s, kCopyRows) > 227 * 1024) --s;
+    while (s > 2 && smem_bytes(kMaxTileRows, s, kCopyRows) > 227 * 1024) --s;
     return s;
   }
-  static_assert(smem_bytes(kMaxTileRows / 16, 2, kCopyRows) <= 227 * 1024, "two stages must fit");
+  static_assert(smem_bytes(kMaxTileRows, 2, kCopyRows) <= 227 * 1024, "two stages must fit");
 };
 
 // CTAs per SM the launch bounds promise (and the shared-memory budget above
-// allows); the split heuristic uses the same number.
-constexpr int decode_min_blocks_per_sm(int /*head_dim*/) { return 2; }
+// allows); the split heuristic uses the wide kernel's number. The narrow kernel
+// (up to D 128) asks for 4 with fp8 KV (<= 128 registers) and 3 with 16-bit KV
+// (whose two-stage ring already limits it to 3).
+constexpr int decode_min_blocks_per_sm(int head_dim, bool narrow = false, int kv_bytes = 1) {
+  return narrow && head_dim <= 128 ? (kv_bytes == 1 ? 4 : 3) : 2;
+}
 
 }  // namespace decode
 }  // namespace cuda

@@ -1,0 +1,65 @@
+// What the split-KV decode kernel hands to its row-tile compute (the wide
+// 16-row or the narrow 8-row formulation, decode_rows_*.cuh): the packed rows
+// of the CTA, the key window, the staged Q rows and their scales.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "cuda/decode/decode_params.h"
+#include "cuda/decode/decode_primitives.cuh"
+
+namespace kvattn {
+namespace cuda {
+namespace decode {
+
+// Keys query token i may see (S2): [lo(i), hi(i)], empty when hi < lo.
+struct KeyWindow {
+  int64_t off;  // kv_len - q_len (bottom-right alignment)
+  int64_t kv_len;
+  int left, right;
+  __device__ int64_t lo(int64_t i) const { return left >= 0 ? max(int64_t(0), i + off - left) : 0; }
+  __device__ int64_t hi(int64_t i) const {
+    return right >= 0 ? min(kv_len - 1, i + off + right) : kv_len - 1;
+  }
+};
+
+struct RowTileCtx {
+  const DecodeParams* p;
+  KeyWindow win;
+  int row0, row_end;  // packed rows [row0, row_end) of this CTA
+  int g;              // query heads per kv head
+  int s_lo, s_hi;     // this split's keys [s_lo, s_hi)
+  float score_mul;    // softmax scale x q/k descales x fp8 widen factor
+  const float* row_scale;  // [tile row] power of two undoing the staged Q row's scale
+  const uint8_t* q_smem;   // [tile row][kQPitch bytes] Q in the MMA type
+  int warp, lane;
+
+  // Logit multiplier (log2 units, or pre-tanh units with softcap) and the keys
+  // [lo, hi] that tile row tr may see in this split; a padding row sees none.
+  __device__ void row_constants(int tr, float& mul, int& lo, int& hi) const {
+    const float m = score_mul * row_scale[tr];
+    mul = p->softcap > 0.0f ? m / p->softcap : m * kLog2e;
+    const int pr = row0 + tr;
+    if (pr < row_end) {
+      const int i = pr / g;
+      lo = static_cast<int>(max(win.lo(i), int64_t(s_lo)));
+      hi = static_cast<int>(min(win.hi(i), int64_t(s_hi) - 1));
+    } else {
+      lo = 0, hi = -1;
+    }
+  }
+};
+
+// Scales a raw logit into the softmax domain (log2 units), applying softcap
+// and the key mask; -inf for a masked key.
+__device__ __forceinline__ float logit_log2(float s, float mul, bool softcap, float cap_log2, bool need_mask, int key,
+                                            int lo, int hi) {
+  float v = s * mul;
+  if (softcap) v = cap_log2 * tanhf(v);
+  if (need_mask && (key < lo || key > hi)) v = -INFINITY;
+  return v;
+}
+
+}  // namespace decode
+}  // namespace cuda
+}  // namespace kvattn
