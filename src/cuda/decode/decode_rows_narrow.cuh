@@ -45,9 +45,6 @@ struct NarrowRowTile {
   static constexpr int kKChunks = Shape::kKBytesPerThread / kKLoad;
   static constexpr int kStepsPerChunk = kKLoad / (4 * kKvBytes);
   static_assert(kStepsPerChunk >= 1, "a K chunk must hold a whole k-step");
-  // A rolled chunk loop keeps the K words of one chunk live at a time (no
-  // spills at the 128-register bound of 4 CTAs per SM).
-  static constexpr int kKUnroll = 1;
 
   int r, c;
   bool softcap;
@@ -86,7 +83,8 @@ struct NarrowRowTile {
     float s_odd[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     const uint8_t* k_row0 = ks + (warp * 16 + r) * kPitch + c * Shape::kKBytesPerThread;
     const uint8_t* k_row1 = k_row0 + 8 * kPitch;
-#pragma unroll kKUnroll
+    // Fully unrolled: q[] must only ever be indexed by constants (registers).
+#pragma unroll
     for (int ch = 0; ch < kKChunks; ++ch) {
       uint32_t w0[kKLoad / 4], w1[kKLoad / 4];
       lds<kKLoad, kKLoad>(w0, k_row0 + kKLoad * ch);

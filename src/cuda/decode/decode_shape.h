@@ -71,10 +71,10 @@ struct DecodeShape {
 
 // CTAs per SM the launch bounds promise (and the shared-memory budget above
 // allows); the split heuristic uses the wide kernel's number. The narrow kernel
-// (up to D 128) asks for 4 with fp8 KV (<= 128 registers) and 3 with 16-bit KV
-// (whose two-stage ring already limits it to 3).
+// with fp8 KV (up to D 128) asks for 4 (<= 128 registers, no spills); with
+// 16-bit KV its ring leaves room for 3 at most, and 3 (168 registers) spilled.
 constexpr int decode_min_blocks_per_sm(int head_dim, bool narrow = false, int kv_bytes = 1) {
-  return narrow && head_dim <= 128 ? (kv_bytes == 1 ? 4 : 3) : 2;
+  return narrow && head_dim <= 128 && kv_bytes == 1 ? 4 : 2;
 }
 
 }  // namespace decode
