@@ -66,11 +66,15 @@ __global__ void __launch_bounds__(kThreads, decode_min_blocks_per_sm(D, kNarrow,
   int64_t* row_table = reinterpret_cast<int64_t*>(smem + Shape::table_offset(stages, kNarrow ? 8 : 16 * p.row_frags));
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  // Row tile slowest: the first tile of every (sequence, kv head) comes first.
+  // In a mixed batch only spec-verify sequences fill the later tiles, so the
+  // CTAs that find no rows run last, in the slots the tail leaves idle,
+  // instead of taking slots between the working ones.
   int bx = blockIdx.x;
-  const int tile = bx % p.row_tiles;
-  bx /= p.row_tiles;
   const int hk = bx % p.num_kv_heads;
-  const int b = bx / p.num_kv_heads;
+  bx /= p.num_kv_heads;
+  const int b = bx % p.batch;
+  const int tile = bx / p.batch;
   const int split = blockIdx.y;
   const int num_splits = gridDim.y;
 

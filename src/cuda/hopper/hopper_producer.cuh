@@ -143,20 +143,33 @@ struct Producer {
     if (tid < kBlockN) rows[(t & 1) * kBlockN + tid] = kv_row_offsets(p, hk, k_row0, key0(t) + tid, block).x;
   }
 
-  // Staging tile -> fp16 stage: 8 codes (8 bytes) -> one 16-byte swizzled chunk
-  // per step, by kThreads threads (thread index t).
+  // Staging tile -> fp16 stage, by kThreads threads (thread index t): per step
+  // 16 codes (one 16-byte load) -> two 16-byte swizzled chunks, units 2w and
+  // 2w + 1 of a row (a unit is 8 columns; 8 units form a 128-byte swizzle atom
+  // row, atoms kBlockN * 128 bytes apart). Lanes whose w / 4 is odd store the
+  // odd unit first, so the 8 lanes of one store phase hit 8 different 16-byte
+  // bank groups (atoms are 128-byte multiples apart: same banks).
   template <Fp8Format kFormat, int kThreads>
   __device__ __forceinline__ void widen(uint32_t src, uint32_t dst_stage, int t) const {
-    constexpr int kUnits = kD / 8;
-    constexpr int kRowsPerPass = kThreads / kUnits;
-    const uint32_t u = static_cast<uint32_t>(t) % kUnits, r0 = static_cast<uint32_t>(t) / kUnits;
-    const uint32_t src_col = src + u * 8;
-    const uint32_t dst_col = dst_stage + (u / 8) * (kBlockN * 128) + (u % 8) * 16;
-#pragma unroll 8
+    constexpr int kWide = kD / 16;  // 16-code pieces per row
+    constexpr int kRowsPerPass = kThreads / kWide;
+    static_assert(kThreads % kWide == 0 && kBlockN % kRowsPerPass == 0, "widen passes must tile the stage");
+    const uint32_t w = static_cast<uint32_t>(t) % kWide, r0 = static_cast<uint32_t>(t) / kWide;
+    const uint32_t src_col = src + w * 16;
+    // Units 2w and 2w + 1 are the two 16-byte chunks of one 32-byte pair:
+    // their addresses differ in bit 4 only (the stage is 1024-byte aligned).
+    const uint32_t dst_pair = dst_stage + (w / 4) * (kBlockN * 128) + (w % 4) * 32;
+    const bool odd_first = (w / 4) & 1;
+    const uint32_t flip = odd_first ? 16u : 0u;
+#pragma unroll 2
     for (int i = 0; i < kBlockN / kRowsPerPass; ++i) {
       const uint32_t r = r0 + i * kRowsPerPass;
-      const uint2 codes = lds64(src_col + r * kD);
-      sts128((dst_col + r * 128) ^ ((r & 7) << 4), widen_fp8x8<__half, kFormat>(codes));
+      const uint4 codes = lds128(src_col + r * kD);
+      const uint2 first = odd_first ? make_uint2(codes.z, codes.w) : make_uint2(codes.x, codes.y);
+      const uint2 second = odd_first ? make_uint2(codes.x, codes.y) : make_uint2(codes.z, codes.w);
+      const uint32_t at = (dst_pair + r * 128) ^ (((r & 7) << 4) ^ flip);
+      sts128(at, widen_fp8x8<__half, kFormat>(first));
+      sts128(at ^ 16u, widen_fp8x8<__half, kFormat>(second));
     }
   }
   template <int kThreads = 128>
