@@ -73,42 +73,69 @@ __device__ __forceinline__ void settle(T& t) {
 
 // The schedule: work tile v (of m_blocks x Hq x batch) is row tile
 // m_blocks - 1 - v / num_bh of (sequence, head) x = v % num_bh, so the longest
-// causal row tiles come first. Persistent (Traits::kPersistent): CTA c takes
-// v = c, c + gridDim.x, ... (static: graph-capturable, no counter to reset), so
-// empty tiles (rows past a sequence's q_len, short sequences left to the decode
-// family) cost a length lookup, not a CTA launch. Otherwise CTA c is tile c.
+// causal row tiles come first. Otherwise (not persistent) CTA c is tile c.
 __device__ __forceinline__ bool next_tile(const HopperParams& hp, int block_m, int v, PrefillTile& tile) {
   const int m_block = hp.m_blocks - 1 - v / hp.num_bh;
   return locate_prefill_tile_at(hp.p, block_m, v % hp.num_bh, m_block, tile);
 }
 
-// Persistent walk: the first work tile at or after v on this CTA's stride that has
-// rows to compute, or num_work. Each lane looks at one of 32 candidates, so a run
-// of empty tiles (a mixed batch's decode sequences: 15 of its 16 row tiles x 128
-// sequences) costs one round of length loads per 32 tiles, not one per tile. All
-// lanes return the same tile (a ballot), so branches on it stay warp-uniform.
-__device__ __forceinline__ int next_work(const HopperParams& hp, int block_m, int v, int num_work) {
-  const int stride = static_cast<int>(gridDim.x);
-  const int lane = static_cast<int>(threadIdx.x % 32);
-  for (; v < num_work; v += 32 * stride) {
-    const int mine = v + lane * stride;  // num_work + 32 x gridDim.x < 2^31 (host check)
-    const bool has_rows =
-        mine < num_work && prefill_tile_has_rows(hp.p, block_m, mine % hp.num_bh, hp.m_blocks - 1 - mine / hp.num_bh);
-    const unsigned hits = __ballot_sync(0xffffffffu, has_rows);
-    if (hits != 0u) return v + (__ffs(hits) - 1) * stride;
-  }
-  return num_work;
-}
+// Persistent schedule by rank: the work tiles that have rows, in the order of v,
+// are numbered 0, 1, ...; CTA c takes numbers c, c + gridDim.x, ... So the CTAs
+// share the work as evenly as in a dense batch however sparse those tiles are
+// (a mixed batch: one long chunk among 128 decode sequences, whose tiles a stride
+// over v left on a few CTAs: +20% on the prefill kernel), and the schedule stays
+// static (graph-capturable, no counter to reset). The walk visits each (row tile,
+// 32-sequence window) once: lane i looks up the length of sequence b0 + i, a
+// ballot gives the window's sequences with rows in that row tile, Hq tiles each.
+// Every lane holds the same state, so branches on it stay warp-uniform.
+struct WorkWalk {
+  int m_idx = 0;       // row-tile index (0: the last row tile)
+  int b0 = 0;          // first sequence of the window
+  int rank0 = 0;       // tiles with rows before the window
+  unsigned hits = 0;   // sequences of the window with rows in this row tile
+  bool loaded = false;
 
-// Calls f(v) for this CTA's work tiles: persistent, every non-empty one of its
-// stride; otherwise the one tile blockIdx.x.
+  // v of the tile numbered `rank` (ranks asked in increasing order), or num_work.
+  __device__ __forceinline__ int find(const HopperParams& hp, int block_m, int rank) {
+    const int heads = hp.p.num_q_heads;
+    const int batch = hp.num_bh / heads;
+    const int lane = static_cast<int>(threadIdx.x % 32);
+    while (m_idx < hp.m_blocks) {
+      if (!loaded) {
+        const int b = b0 + lane;
+        const bool rows = b < batch && prefill_tile_has_rows(hp.p, block_m, b * heads, hp.m_blocks - 1 - m_idx);
+        hits = __ballot_sync(0xffffffffu, rows);
+        loaded = true;
+      }
+      const int count = __popc(hits) * heads;  // <= num_work < 2^31
+      if (rank - rank0 < count) {
+        const int k = rank - rank0, j = k / heads;
+        unsigned rest = hits;
+        for (int i = 0; i < j; ++i) rest &= rest - 1;  // drop the j lowest sequences
+        const int b = b0 + __ffs(rest) - 1;
+        return m_idx * hp.num_bh + b * heads + (k - j * heads);
+      }
+      rank0 += count;
+      loaded = false;
+      b0 += 32;
+      if (b0 >= batch) b0 = 0, ++m_idx;
+    }
+    return hp.m_blocks * hp.num_bh;
+  }
+};
+
+// Calls f(v) for this CTA's work tiles: persistent, the ranks of its stride;
+// otherwise the one tile blockIdx.x.
 template <bool kPersistent, class F>
 __device__ __forceinline__ void for_each_work(const HopperParams& hp, int block_m, F&& f) {
   if constexpr (kPersistent) {
     const int num_work = hp.m_blocks * hp.num_bh;  // < 2^31 (host check)
-    for (int v = next_work(hp, block_m, blockIdx.x, num_work); v < num_work;
-         v = next_work(hp, block_m, v + gridDim.x, num_work))
+    WorkWalk walk;
+    for (int rank = static_cast<int>(blockIdx.x);; rank += static_cast<int>(gridDim.x)) {
+      const int v = walk.find(hp, block_m, rank);
+      if (v >= num_work) break;
       f(v);
+    }
   } else {
     f(static_cast<int>(blockIdx.x));
   }
