@@ -324,14 +324,13 @@ struct Producer {
   // TMA mode: the producer splits in two halves of 64 threads, warps 0-1 for K and
   // warps 2-3 for V, each walking its own ring without waiting on the other (the
   // staging -> widen -> signal chain of one tile is serial, so two of them run side
-  // by side). A half has kRawBuffersK / kRawBuffersV staging tiles; tile t uses
-  // buffer t % count, so with two the TMA of tile j + 2 flies while tile j + 1 is
-  // widened, with one the TMA of tile j + 1 flies while the half waits for a free
-  // stage. The full barriers of FP8 stages count the 64 threads of their half.
+  // by side). A half has kRawBuffers staging tiles; tile t uses buffer
+  // t % kRawBuffers, so with two the TMA of tile j + 2 flies while tile j + 1 is
+  // widened. The full barriers of FP8 stages count the 64 threads of their half.
   static constexpr int kHalfThreads = 64;
   template <bool kIsV>
   __device__ __forceinline__ void run_tma_fp8_half() const {
-    constexpr int kBufs = kIsV ? Traits::kRawBuffersV : Traits::kRawBuffersK;
+    constexpr int kBufs = Traits::kRawBuffers;
     constexpr int kStages = kIsV ? kVStages : kKStages;
     const bool copy = !(experiment & kHopperNoLoad);
     const int htid = tid % kHalfThreads;

@@ -25,20 +25,14 @@ namespace hopper {
 // later than a K stage). FP8 KV also needs packed staging tiles for K and V:
 // two of each (the producer widens one while TMA fills the next) where they fit.
 //   16-bit: D <= 128 3 + 3 stages, D 256 2 + 2;
-//   FP8: D 64 3 + 3 and two staging tiles per ring, D 128 2 + 3 (the V ring, whose
-//   stages free later, gets the third) and one each, D 256 2 + 2 and one each.
+//   FP8: D 64 3 + 3 and two staging pairs, D 128 2 + 2 and two, D 256 2 + 2 and one.
 template <int kHeadDim, bool kFp8Kv>
 struct HopperShape {
   static constexpr int kBlockM = 128;
   static constexpr int kBlockN = kHeadDim <= 128 ? 128 : 64;
   static constexpr int kKStages = kHeadDim <= 64 || (kHeadDim <= 128 && !kFp8Kv) ? 3 : 2;
-#ifndef KVATTN_HOPPER_FP8_V3  // dev A/B switch (0: FP8 D 128 as 2 + 2 with two staging tiles each)
-#define KVATTN_HOPPER_FP8_V3 1
-#endif
-  static constexpr bool kV3 = KVATTN_HOPPER_FP8_V3 && kFp8Kv && kHeadDim > 64 && kHeadDim <= 128;
-  static constexpr int kVStages = kV3 ? 3 : kKStages;
-  static constexpr int kRawBuffersK = kFp8Kv ? (kHeadDim <= 64 || (kHeadDim <= 128 && !kV3) ? 2 : 1) : 0;
-  static constexpr int kRawBuffersV = kRawBuffersK;
+  static constexpr int kVStages = kKStages;
+  static constexpr int kRawBuffers = kFp8Kv ? (kHeadDim <= 128 ? 2 : 1) : 0;
 };
 
 // How the KV cache stores elements: the q dtype, or FP8 (e4m3 / e5m2 picked at
@@ -48,8 +42,7 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   using Shape_ = HopperShape<kHeadDim_, kFp8Kv_>;
   static constexpr int kHeadDim = kHeadDim_;
   static constexpr int kBlockM = Shape_::kBlockM, kBlockN = Shape_::kBlockN;
-  static constexpr int kKStages = Shape_::kKStages, kVStages = Shape_::kVStages;
-  static constexpr int kRawBuffersK = Shape_::kRawBuffersK, kRawBuffersV = Shape_::kRawBuffersV;
+  static constexpr int kKStages = Shape_::kKStages, kVStages = Shape_::kVStages, kRawBuffers = Shape_::kRawBuffers;
   static constexpr bool kFp8Kv = kFp8Kv_;
   using QT = QT_;  // q and out as stored (__nv_bfloat16 or __half)
   // The tensor cores multiply in fp16 when KV is FP8 (fp8 -> fp16 is one cvt
@@ -109,8 +102,8 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   static constexpr int kOffK = kOffQ + kQBytes;
   static constexpr int kOffV = kOffK + kKStages * kKvStageBytes;
   static constexpr int kOffRawK = kOffV + kVStages * kKvStageBytes;
-  static constexpr int kOffRawV = kOffRawK + kRawBuffersK * kRawBytes;  // raw K buffers, then raw V buffers
-  static constexpr int kOffRows = kOffRawV + kRawBuffersV * kRawBytes;            // int64 [2][kBlockN]: KV element offsets
+  static constexpr int kOffRawV = kOffRawK + kRawBuffers * kRawBytes;  // raw K buffers, then raw V buffers
+  static constexpr int kOffRows = kOffRawV + kRawBuffers * kRawBytes;            // int64 [2][kBlockN]: KV element offsets
   static constexpr int kOffRowFactor = kOffRows + 2 * kBlockN * 8;  // float [kBlockM]
   static constexpr int kOffBarriers = kOffRowFactor + kBlockM * 4;
   static constexpr int kUsedBytes = kOffBarriers + static_cast<int>(sizeof(Barriers));
