@@ -7,6 +7,7 @@
 
 #include "cuda/decode/decode_params.h"
 #include "cuda/decode/decode_primitives.cuh"
+#include "cuda/decode/decode_shape.h"
 
 namespace kvattn {
 namespace cuda {
@@ -59,6 +60,30 @@ __device__ __forceinline__ float logit_log2(float s, float mul, bool softcap, fl
   if (need_mask && (key < lo || key > hi)) v = -INFINITY;
   return v;
 }
+
+// The four V rows a lane reads for the 16 keys of slice `slice`: keys 2c, 2c+1,
+// 2c+8, 2c+9, bytes [col * kVBytesPerThread, +kVBytesPerThread) of each. Both
+// formulations read V this way (the wide one as B fragments of P V, the narrow
+// one as A fragments of V^T P^T); load(ld, w) fetches chunk ld of each row.
+template <class Shape>
+struct VQuad {
+  static constexpr int kLoads = Shape::kVBytesPerThread / Shape::kVLoad;
+  static constexpr int kWords = Shape::kVLoad / 4;
+  const uint8_t* row0;
+
+  __device__ __forceinline__ VQuad(const uint8_t* vs, int slice, int c, int col)
+      : row0(vs + (slice * 16 + 2 * c) * Shape::kRowPitch + col * Shape::kVBytesPerThread) {}
+
+  __device__ __forceinline__ void load(int ld, uint32_t (&w0)[kWords], uint32_t (&w1)[kWords], uint32_t (&w2)[kWords],
+                                       uint32_t (&w3)[kWords]) const {
+    constexpr int kPitch = Shape::kRowPitch;
+    const uint8_t* src = row0 + ld * Shape::kVLoad;
+    lds<Shape::kVLoad, Shape::kVLoad>(w0, src);
+    lds<Shape::kVLoad, Shape::kVLoad>(w1, src + kPitch);
+    lds<Shape::kVLoad, Shape::kVLoad>(w2, src + 8 * kPitch);
+    lds<Shape::kVLoad, Shape::kVLoad>(w3, src + 9 * kPitch);
+  }
+};
 
 }  // namespace decode
 }  // namespace cuda

@@ -139,18 +139,12 @@ struct NarrowRowTile {
     const uint32_t b1 = movmatrix_trans(pack2<MT>(s[2], s[3]));
 
     // O^T += V^T P^T.
-    const uint8_t* v_row0 = vs + (warp * 16 + 2 * c) * kPitch + r * Shape::kVBytesPerThread;
-    const uint8_t* v_row1 = v_row0 + kPitch;
-    const uint8_t* v_row2 = v_row0 + 8 * kPitch;
-    const uint8_t* v_row3 = v_row2 + kPitch;
+    const VQuad<Shape> v_quad(vs, warp, c, r);
 #pragma unroll
-    for (int ld = 0; ld < Shape::kVBytesPerThread / Shape::kVLoad; ++ld) {
-      constexpr int kWords = Shape::kVLoad / 4;
+    for (int ld = 0; ld < VQuad<Shape>::kLoads; ++ld) {
+      constexpr int kWords = VQuad<Shape>::kWords;
       uint32_t w0[kWords], w1[kWords], w2[kWords], w3[kWords];
-      lds<Shape::kVLoad, Shape::kVLoad>(w0, v_row0 + ld * Shape::kVLoad);
-      lds<Shape::kVLoad, Shape::kVLoad>(w1, v_row1 + ld * Shape::kVLoad);
-      lds<Shape::kVLoad, Shape::kVLoad>(w2, v_row2 + ld * Shape::kVLoad);
-      lds<Shape::kVLoad, Shape::kVLoad>(w3, v_row3 + ld * Shape::kVLoad);
+      v_quad.load(ld, w0, w1, w2, w3);
 #pragma unroll
       for (int x = 0; x < kWords; ++x) {
         if constexpr (KV == KvKind::k16Bit) {

@@ -145,18 +145,12 @@ struct WideRowTile {
       const uint32_t pa[4] = {pack2<MT>(s[0][0], s[0][1]), pack2<MT>(s[0][2], s[0][3]),
                               pack2<MT>(s[1][0], s[1][1]), pack2<MT>(s[1][2], s[1][3])};
       // B fragment rows: keys 2c, 2c+1 (b0) and 2c+8, 2c+9 (b1) of the slice.
-      const uint8_t* v_row0 = vs + (slice * 16 + 2 * c) * kPitch + r_quad * Shape::kVBytesPerThread;
-      const uint8_t* v_row1 = v_row0 + kPitch;
-      const uint8_t* v_row2 = v_row0 + 8 * kPitch;
-      const uint8_t* v_row3 = v_row2 + kPitch;
+      const VQuad<Shape> v_quad(vs, slice, c, r_quad);
 #pragma unroll
-      for (int ld = 0; ld < Shape::kVBytesPerThread / Shape::kVLoad; ++ld) {
-        constexpr int kWords = Shape::kVLoad / 4;
+      for (int ld = 0; ld < VQuad<Shape>::kLoads; ++ld) {
+        constexpr int kWords = VQuad<Shape>::kWords;
         uint32_t w0[kWords], w1[kWords], w2[kWords], w3[kWords];
-        lds<Shape::kVLoad, Shape::kVLoad>(w0, v_row0 + ld * Shape::kVLoad);
-        lds<Shape::kVLoad, Shape::kVLoad>(w1, v_row1 + ld * Shape::kVLoad);
-        lds<Shape::kVLoad, Shape::kVLoad>(w2, v_row2 + ld * Shape::kVLoad);
-        lds<Shape::kVLoad, Shape::kVLoad>(w3, v_row3 + ld * Shape::kVLoad);
+        v_quad.load(ld, w0, w1, w2, w3);
 #pragma unroll
         for (int x = 0; x < kWords; ++x) {
           if constexpr (KV == KvKind::k16Bit) {
