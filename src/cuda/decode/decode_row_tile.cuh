@@ -64,7 +64,8 @@ __device__ __forceinline__ float logit_log2(float s, float mul, bool softcap, fl
 // The four V rows a lane reads for the 16 keys of slice `slice`: keys 2c, 2c+1,
 // 2c+8, 2c+9, bytes [col * kVBytesPerThread, +kVBytesPerThread) of each. Both
 // formulations read V this way (the wide one as B fragments of P V, the narrow
-// one as A fragments of V^T P^T); load(ld, w) fetches chunk ld of each row.
+// one as A fragments of V^T P^T); for_each_word(f) calls f(q, w0, w1, w2, w3)
+// for the lane's 32-bit words q = 0, 1, ... of the four rows, in order.
 template <class Shape>
 struct VQuad {
   static constexpr int kLoads = Shape::kVBytesPerThread / Shape::kVLoad;
@@ -74,14 +75,20 @@ struct VQuad {
   __device__ __forceinline__ VQuad(const uint8_t* vs, int slice, int c, int col)
       : row0(vs + (slice * 16 + 2 * c) * Shape::kRowPitch + col * Shape::kVBytesPerThread) {}
 
-  __device__ __forceinline__ void load(int ld, uint32_t (&w0)[kWords], uint32_t (&w1)[kWords], uint32_t (&w2)[kWords],
-                                       uint32_t (&w3)[kWords]) const {
+  template <class F>
+  __device__ __forceinline__ void for_each_word(F&& f) const {
     constexpr int kPitch = Shape::kRowPitch;
-    const uint8_t* src = row0 + ld * Shape::kVLoad;
-    lds<Shape::kVLoad, Shape::kVLoad>(w0, src);
-    lds<Shape::kVLoad, Shape::kVLoad>(w1, src + kPitch);
-    lds<Shape::kVLoad, Shape::kVLoad>(w2, src + 8 * kPitch);
-    lds<Shape::kVLoad, Shape::kVLoad>(w3, src + 9 * kPitch);
+#pragma unroll
+    for (int ld = 0; ld < kLoads; ++ld) {
+      const uint8_t* src = row0 + ld * Shape::kVLoad;
+      uint32_t w0[kWords], w1[kWords], w2[kWords], w3[kWords];
+      lds<Shape::kVLoad, Shape::kVLoad>(w0, src);
+      lds<Shape::kVLoad, Shape::kVLoad>(w1, src + kPitch);
+      lds<Shape::kVLoad, Shape::kVLoad>(w2, src + 8 * kPitch);
+      lds<Shape::kVLoad, Shape::kVLoad>(w3, src + 9 * kPitch);
+#pragma unroll
+      for (int x = 0; x < kWords; ++x) f(ld * kWords + x, w0[x], w1[x], w2[x], w3[x]);
+    }
   }
 };
 

@@ -139,33 +139,23 @@ struct NarrowRowTile {
     const uint32_t b1 = movmatrix_trans(pack2<MT>(s[2], s[3]));
 
     // O^T += V^T P^T.
-    const VQuad<Shape> v_quad(vs, warp, c, r);
-#pragma unroll
-    for (int ld = 0; ld < VQuad<Shape>::kLoads; ++ld) {
-      constexpr int kWords = VQuad<Shape>::kWords;
-      uint32_t w0[kWords], w1[kWords], w2[kWords], w3[kWords];
-      v_quad.load(ld, w0, w1, w2, w3);
-#pragma unroll
-      for (int x = 0; x < kWords; ++x) {
-        if constexpr (KV == KvKind::k16Bit) {
-          // Word x holds elements 2m, 2m+1 of the lane's run: M-tile m.
-          const int m = ld * kWords + x;
-          const uint32_t a[4] = {__byte_perm(w0[x], w1[x], 0x5410), __byte_perm(w0[x], w1[x], 0x7632),
-                                 __byte_perm(w2[x], w3[x], 0x5410), __byte_perm(w2[x], w3[x], 0x7632)};
-          MmaOp<MT>::run(o[m], a, b0, b1);
-        } else {
-          // Word x holds elements 4x .. 4x+3 of the lane's run: M-tiles 2x, 2x+1.
-          const int m = 2 * (ld * kWords + x);
-          uint32_t a0[4], a1[4];
-          widen_fp8x4<KV>(__byte_perm(w0[x], w1[x], 0x5140), a0[0], a0[1]);
-          widen_fp8x4<KV>(__byte_perm(w0[x], w1[x], 0x7362), a1[0], a1[1]);
-          widen_fp8x4<KV>(__byte_perm(w2[x], w3[x], 0x5140), a0[2], a0[3]);
-          widen_fp8x4<KV>(__byte_perm(w2[x], w3[x], 0x7362), a1[2], a1[3]);
-          MmaOp<MT>::run(o[m], a0, b0, b1);
-          MmaOp<MT>::run(o[m + 1], a1, b0, b1);
-        }
+    VQuad<Shape>(vs, warp, c, r).for_each_word([&](int q, uint32_t w0, uint32_t w1, uint32_t w2, uint32_t w3) {
+      if constexpr (KV == KvKind::k16Bit) {
+        // Word q holds elements 2q, 2q+1 of the lane's run: M-tile q.
+        const uint32_t a[4] = {__byte_perm(w0, w1, 0x5410), __byte_perm(w0, w1, 0x7632), __byte_perm(w2, w3, 0x5410),
+                               __byte_perm(w2, w3, 0x7632)};
+        MmaOp<MT>::run(o[q], a, b0, b1);
+      } else {
+        // Word q holds elements 4q .. 4q+3 of the lane's run: M-tiles 2q, 2q+1.
+        uint32_t a0[4], a1[4];
+        widen_fp8x4<KV>(__byte_perm(w0, w1, 0x5140), a0[0], a0[1]);
+        widen_fp8x4<KV>(__byte_perm(w0, w1, 0x7362), a1[0], a1[1]);
+        widen_fp8x4<KV>(__byte_perm(w2, w3, 0x5140), a0[2], a0[3]);
+        widen_fp8x4<KV>(__byte_perm(w2, w3, 0x7362), a1[2], a1[3]);
+        MmaOp<MT>::run(o[2 * q], a0, b0, b1);
+        MmaOp<MT>::run(o[2 * q + 1], a1, b0, b1);
       }
-    }
+    });
   }
 
   // This warp's state into the merge buffers: red_ml[warp][16] (rows 0..7 used)

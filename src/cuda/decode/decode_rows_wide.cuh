@@ -145,31 +145,23 @@ struct WideRowTile {
       const uint32_t pa[4] = {pack2<MT>(s[0][0], s[0][1]), pack2<MT>(s[0][2], s[0][3]),
                               pack2<MT>(s[1][0], s[1][1]), pack2<MT>(s[1][2], s[1][3])};
       // B fragment rows: keys 2c, 2c+1 (b0) and 2c+8, 2c+9 (b1) of the slice.
-      const VQuad<Shape> v_quad(vs, slice, c, r_quad);
+      VQuad<Shape>(vs, slice, c, r_quad).for_each_word([&](int q, uint32_t w0, uint32_t w1, uint32_t w2, uint32_t w3) {
+        if constexpr (KV == KvKind::k16Bit) {
+          const int j = 2 * q;  // word q = columns j, j+1
+          MmaOp<MT>::run(o[j], pa, __byte_perm(w0, w1, 0x5410), __byte_perm(w2, w3, 0x5410));
+          MmaOp<MT>::run(o[j + 1], pa, __byte_perm(w0, w1, 0x7632), __byte_perm(w2, w3, 0x7632));
+        } else {
+          const int j = 4 * q;  // word q = columns j .. j+3
+          // Pair the two keys' bytes per column, then widen the pairs.
+          uint32_t b0[4], b1[4];
+          widen_fp8x4<KV>(__byte_perm(w0, w1, 0x5140), b0[0], b0[1]);
+          widen_fp8x4<KV>(__byte_perm(w0, w1, 0x7362), b0[2], b0[3]);
+          widen_fp8x4<KV>(__byte_perm(w2, w3, 0x5140), b1[0], b1[1]);
+          widen_fp8x4<KV>(__byte_perm(w2, w3, 0x7362), b1[2], b1[3]);
 #pragma unroll
-      for (int ld = 0; ld < VQuad<Shape>::kLoads; ++ld) {
-        constexpr int kWords = VQuad<Shape>::kWords;
-        uint32_t w0[kWords], w1[kWords], w2[kWords], w3[kWords];
-        v_quad.load(ld, w0, w1, w2, w3);
-#pragma unroll
-        for (int x = 0; x < kWords; ++x) {
-          if constexpr (KV == KvKind::k16Bit) {
-            const int j = ld * (Shape::kVLoad / 2) + 2 * x;  // word x = columns j, j+1
-            MmaOp<MT>::run(o[j], pa, __byte_perm(w0[x], w1[x], 0x5410), __byte_perm(w2[x], w3[x], 0x5410));
-            MmaOp<MT>::run(o[j + 1], pa, __byte_perm(w0[x], w1[x], 0x7632), __byte_perm(w2[x], w3[x], 0x7632));
-          } else {
-            const int j = ld * Shape::kVLoad + 4 * x;  // word x = columns j .. j+3
-            // Pair the two keys' bytes per column, then widen the pairs.
-            uint32_t b0[4], b1[4];
-            widen_fp8x4<KV>(__byte_perm(w0[x], w1[x], 0x5140), b0[0], b0[1]);
-            widen_fp8x4<KV>(__byte_perm(w0[x], w1[x], 0x7362), b0[2], b0[3]);
-            widen_fp8x4<KV>(__byte_perm(w2[x], w3[x], 0x5140), b1[0], b1[1]);
-            widen_fp8x4<KV>(__byte_perm(w2[x], w3[x], 0x7362), b1[2], b1[3]);
-#pragma unroll
-            for (int e = 0; e < 4; ++e) MmaOp<MT>::run(o[j + e], pa, b0[e], b1[e]);
-          }
+          for (int e = 0; e < 4; ++e) MmaOp<MT>::run(o[j + e], pa, b0[e], b1[e]);
         }
-      }
+      });
     }
   }
 

@@ -44,10 +44,9 @@ __device__ __forceinline__ bool locate_prefill_tile_at(const PrefillParams& p, i
   return true;
 }
 
-// Whether locate_prefill_tile_at would find rows at (x, m_block): the same test,
-// without the rest of the tile.
-__device__ __forceinline__ bool prefill_tile_has_rows(const PrefillParams& p, int block_m, int x, int m_block) {
-  const int b = x / p.num_q_heads;
+// Whether locate_prefill_tile_at would find rows in row tile m_block of sequence
+// b (any head): the same test, without the rest of the tile.
+__device__ __forceinline__ bool prefill_sequence_has_rows(const PrefillParams& p, int block_m, int b, int m_block) {
   const int q_len = p.cu_seqlens_q[b + 1] - p.cu_seqlens_q[b];
   if (p.skip_short_queries && is_short_query(q_len)) return false;
   return m_block * block_m < q_len;
