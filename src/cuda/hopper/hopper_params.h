@@ -28,6 +28,8 @@ struct HopperKvLoad {
 constexpr unsigned kHopperNoLoad = 1u;     // "noload": the producer signals stages without copying
 constexpr unsigned kHopperNoSoftmax = 2u;  // "nosoftmax": P = S, no max / exp / sums
 constexpr unsigned kHopperNoWiden = 4u;    // "nowiden": FP8 tiles are loaded but not widened (stale stages)
+constexpr unsigned kHopperNoWidenK = 8u;   // "nowidenk": as nowiden, K tiles only
+constexpr unsigned kHopperNoWidenV = 16u;  // "nowidenv": as nowiden, V tiles only
 
 struct HopperParams {
   PrefillParams p;

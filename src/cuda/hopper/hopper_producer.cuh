@@ -312,11 +312,12 @@ struct Producer {
 
   // ---- FP8 KV: staging tile -> widened stage ----
   // Widens the staging tile into stage `dst` of ring r and marks it full.
-  template <int kThreads = 128, class Ring, class State>
+  template <bool kIsV, int kThreads = 128, class Ring, class State>
   __device__ __forceinline__ void widen_into(Ring& r, const State& st, uint32_t raw, uint32_t dst, bool copy,
                                              int t) const {
     producer_acquire(r, st);
-    if (copy && !(experiment & kHopperNoWiden)) widen_any<kThreads>(raw, dst, t);
+    const unsigned skip = kHopperNoWiden | (kIsV ? kHopperNoWidenV : kHopperNoWidenK);
+    if (copy && !(experiment & skip)) widen_any<kThreads>(raw, dst, t);
     fence_async_proxy();  // generic stores -> the tensor cores' reads
     cutlass::arch::ClusterBarrier::arrive(&r.full[st.index()]);
   }
@@ -386,7 +387,7 @@ struct Producer {
       const int buf = j % kBufs;
       landed(j);
       const uint32_t stage = sbase + (kIsV ? Traits::kOffV : Traits::kOffK) + st.index() * Traits::kKvStageBytes;
-      widen_into<kHalfThreads>(ring, st, raw0 + buf * Traits::kRawBytes, stage, copy, htid);
+      widen_into<kIsV, kHalfThreads>(ring, st, raw0 + buf * Traits::kRawBytes, stage, copy, htid);
       half_sync();  // staging[buf] read by the whole half
       fill(j + kBufs, ahead);
       ahead = issuer ? load_slot(j + kBufs + 1) : Slot{};
@@ -425,14 +426,14 @@ struct Producer {
       // K: staging holds tile j once this thread's group landed and all threads synced.
       cp_async_wait_group<1>();
       producer_sync();
-      widen_into(bars.k, ks, raw_k, k_stage(ks.index()), copy, tid);
+      widen_into<false>(bars.k, ks, raw_k, k_stage(ks.index()), copy, tid);
       producer_sync();  // staging K free
       if (copy && j + 1 < n_tiles) gather_raw<false>(raw_k, table_rows(j + 1));
       cp_async_commit();
       // V likewise.
       cp_async_wait_group<1>();
       producer_sync();
-      widen_into(bars.v, vs, raw_v, v_stage(vs.index()), copy, tid);
+      widen_into<true>(bars.v, vs, raw_v, v_stage(vs.index()), copy, tid);
       producer_sync();  // staging V free; row slot j % 2 read by every thread
       if (copy && j + 1 < n_tiles) gather_v(j + 1);
       cp_async_commit();

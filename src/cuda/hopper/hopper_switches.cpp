@@ -37,8 +37,12 @@ unsigned read_experiment() {
       f |= kHopperNoSoftmax;
     else if (name == "nowiden")
       f |= kHopperNoWiden;
+    else if (name == "nowidenk")
+      f |= kHopperNoWidenK;
+    else if (name == "nowidenv")
+      f |= kHopperNoWidenV;
     else if (!name.empty())
-      std::fprintf(stderr, "kvattn: KVATTN_HOPPER_EXPERIMENT: unknown '%s' (expected noload, nosoftmax, nowiden)\n",
+      std::fprintf(stderr, "kvattn: KVATTN_HOPPER_EXPERIMENT: unknown '%s' (expected noload, nosoftmax, nowiden, nowidenk, nowidenv)\n",
                    name.c_str());
     start = end + 1;
   }
