@@ -149,11 +149,13 @@ struct Producer {
   // row, atoms kBlockN * 128 bytes apart). Lanes whose w / 4 is odd store the
   // odd unit first, so the 8 lanes of one store phase hit 8 different 16-byte
   // bank groups (atoms are 128-byte multiples apart: same banks).
-  template <Fp8Format kFormat, int kThreads>
+  template <Fp8Format kFormat, int kThreads, int kBatch>
   __device__ __forceinline__ void widen(uint32_t src, uint32_t dst_stage, int t) const {
     constexpr int kWide = kD / 16;  // 16-code pieces per row
     constexpr int kRowsPerPass = kThreads / kWide;
+    constexpr int kPasses = kBlockN / kRowsPerPass;
     static_assert(kThreads % kWide == 0 && kBlockN % kRowsPerPass == 0, "widen passes must tile the stage");
+    static_assert(kPasses % kBatch == 0, "batches must tile the passes");
     const uint32_t w = static_cast<uint32_t>(t) % kWide, r0 = static_cast<uint32_t>(t) / kWide;
     const uint32_t src_col = src + w * 16;
     // Units 2w and 2w + 1 are the two 16-byte chunks of one 32-byte pair:
@@ -161,23 +163,42 @@ struct Producer {
     const uint32_t dst_pair = dst_stage + (w / 4) * (kBlockN * 128) + (w % 4) * 32;
     const bool odd_first = (w / 4) & 1;
     const uint32_t flip = odd_first ? 16u : 0u;
-#pragma unroll 2
-    for (int i = 0; i < kBlockN / kRowsPerPass; ++i) {
-      const uint32_t r = r0 + i * kRowsPerPass;
-      const uint4 codes = lds128(src_col + r * kD);
-      const uint2 first = odd_first ? make_uint2(codes.z, codes.w) : make_uint2(codes.x, codes.y);
-      const uint2 second = odd_first ? make_uint2(codes.x, codes.y) : make_uint2(codes.z, codes.w);
-      const uint32_t at = (dst_pair + r * 128) ^ (((r & 7) << 4) ^ flip);
-      sts128(at, widen_fp8x8<__half, kFormat>(first));
-      sts128(at ^ 16u, widen_fp8x8<__half, kFormat>(second));
+    // kBatch loads are issued back to back before the first store uses one: the
+    // shared accesses are volatile asm (kept in program order), so a store waiting
+    // on its load would otherwise hold every later load behind that round trip.
+#pragma unroll 1
+    for (int i0 = 0; i0 < kPasses; i0 += kBatch) {
+      uint4 codes[kBatch];
+#pragma unroll
+      for (int k = 0; k < kBatch; ++k) codes[k] = lds128(src_col + (r0 + (i0 + k) * kRowsPerPass) * kD);
+#pragma unroll
+      for (int k = 0; k < kBatch; ++k) {
+        const uint32_t r = r0 + (i0 + k) * kRowsPerPass;
+        const uint4 c = codes[k];
+        const uint2 first = odd_first ? make_uint2(c.z, c.w) : make_uint2(c.x, c.y);
+        const uint2 second = odd_first ? make_uint2(c.x, c.y) : make_uint2(c.z, c.w);
+        const uint32_t at = (dst_pair + r * 128) ^ (((r & 7) << 4) ^ flip);
+        sts128(at, widen_fp8x8<__half, kFormat>(first));
+        sts128(at ^ 16u, widen_fp8x8<__half, kFormat>(second));
+      }
     }
+  }
+  template <Fp8Format kFormat, int kThreads>
+  __device__ __forceinline__ void widen_batched(uint32_t src, uint32_t dst_stage, int t) const {
+    constexpr int kPasses = kBlockN / (kThreads / (kD / 16));
+#ifndef KVATTN_DEV_WIDEN_BATCH
+#define KVATTN_DEV_WIDEN_BATCH 4
+#endif
+    constexpr int kWant = Traits::kPersistent ? KVATTN_DEV_WIDEN_BATCH : 2;
+    constexpr int kDefault = kPasses < kWant ? kPasses : kWant;
+    widen<kFormat, kThreads, kDefault>(src, dst_stage, t);
   }
   template <int kThreads = 128>
   __device__ __forceinline__ void widen_any(uint32_t src, uint32_t dst_stage, int t) const {
     if (p.kv_e5m2)
-      widen<Fp8Format::kE5M2, kThreads>(src, dst_stage, t);
+      widen_batched<Fp8Format::kE5M2, kThreads>(src, dst_stage, t);
     else
-      widen<Fp8Format::kE4M3, kThreads>(src, dst_stage, t);
+      widen_batched<Fp8Format::kE4M3, kThreads>(src, dst_stage, t);
   }
 
   // ---- TMA. Page slot s of a tile: box_rows cache rows starting at key

@@ -63,8 +63,12 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   // consumers need 224 for their 64 x 256 accumulator, so D 256 keeps one CTA per
   // work tile and 56 + 224.
   static constexpr bool kPersistent = kHeadDim_ <= 128;
-  static constexpr int kProducerRegs = kPersistent ? 88 : 56;
-  static constexpr int kConsumerRegs = kPersistent ? 208 : 224;
+#ifndef KVATTN_DEV_PRODUCER_REGS
+#define KVATTN_DEV_PRODUCER_REGS 104
+#define KVATTN_DEV_CONSUMER_REGS 200
+#endif
+  static constexpr int kProducerRegs = kPersistent ? KVATTN_DEV_PRODUCER_REGS : 56;
+  static constexpr int kConsumerRegs = kPersistent ? KVATTN_DEV_CONSUMER_REGS : 224;
   static_assert(128 * kProducerRegs + 256 * kConsumerRegs <= 168 * 384, "setmaxnreg moves registers, never adds");
 
   // ---- CuTe layouts: 128-byte-swizzled K-major tiles (rows of kHeadDim

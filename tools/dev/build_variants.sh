@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# A/B of compile-time knobs in one device call: one sm_90a build of kvattn-bench per
+# variant (build-var-<name>/, CMAKE_CUDA_FLAGS = the variant's flags), then ROUNDS
+# rounds of the same benchmark over all variants, interleaved (card state drifts
+# between minutes; compare within a round). Writes $OUT/variants.txt and the
+# ptxas spill lines of each build.
+#
+#   VARIANTS="base: b8:-DKVATTN_DEV_WIDEN_BATCH=8" tools/dev/build_variants.sh
+# Env: VARIANTS (space-separated name:flags, flags joined by ','), WORKLOADS, KV (bench --kv-dtype list),
+#      ROUNDS (2), REPS (20), OUT.
+set -uo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root" || exit 2
+OUT="${OUT:-$root/build-variants-out}"
+WORKLOADS="${WORKLOADS:-prefill_4x8k,chunk_8x2k_ctx6k}"
+KV="${KV:-bf16,e4m3,e5m2}"
+ROUNDS="${ROUNDS:-2}"
+REPS="${REPS:-20}"
+mkdir -p "$OUT"
+if [ -d .device/prefix ]; then export CMAKE_PREFIX_PATH="$root/.device/prefix${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"; fi
+names=()
+for v in $VARIANTS; do
+  name="${v%%:*}"
+  flags="${v#*:}"
+  flags="${flags//,/ }"
+  names+=("$name")
+  dir="build-var-$name"
+  { cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKVATTN_BUILD_BENCH=ON \
+      "-DKVATTN_CUTLASS_DIR=$root/third_party/cutlass" "-DCMAKE_CUDA_FLAGS=$flags" \
+      "-DKVATTN_CUDA_GENCODE=-gencode=arch=compute_90a,code=sm_90a" &&
+      cmake --build "$dir" -j "${JOBS:-16}" --target kvattn-bench; } >"$OUT/build-$name.log" 2>&1 ||
+    { echo "build $name failed: $OUT/build-$name.log"; exit 1; }
+  echo "$name [$flags]: $(grep -c 'bytes spill' "$OUT/build-$name.log") spill lines, nonzero: $(grep -E '[1-9][0-9]* bytes spill stores' "$OUT/build-$name.log" | sort | uniq -c | tr -s ' ' | paste -sd ';')" |
+    tee -a "$OUT/variants.txt"
+done
+for round in $(seq 1 "$ROUNDS"); do
+  for name in "${names[@]}"; do
+    echo "== round $round: $name"
+    "build-var-$name/bench/kvattn-bench" --workload "$WORKLOADS" --kv-dtype "$KV" --backend hopper --reps "$REPS" \
+      --no-ceilings 2>&1 | grep -E "^(prefill|chunk|mixed|decode|specdec)" || true
+  done
+done | tee -a "$OUT/variants.txt"
