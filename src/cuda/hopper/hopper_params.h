@@ -30,8 +30,6 @@ constexpr unsigned kHopperNoSoftmax = 2u;  // "nosoftmax": P = S, no max / exp /
 constexpr unsigned kHopperNoWiden = 4u;    // "nowiden": FP8 tiles are loaded but not widened (stale stages)
 constexpr unsigned kHopperNoWidenK = 8u;   // "nowidenk": as nowiden, K tiles only
 constexpr unsigned kHopperNoWidenV = 16u;  // "nowidenv": as nowiden, V tiles only
-constexpr unsigned kHopperWidenSerial = 32u;  // "widenserial": one load in flight per widening thread (A/B)
-constexpr unsigned kHopperWidenB16 = 64u;     // "widenb16": 16 loads in flight per widening thread (A/B)
 
 struct HopperParams {
   PrefillParams p;

@@ -149,11 +149,12 @@ struct Producer {
   // row, atoms kBlockN * 128 bytes apart). Lanes whose w / 4 is odd store the
   // odd unit first, so the 8 lanes of one store phase hit 8 different 16-byte
   // bank groups (atoms are 128-byte multiples apart: same banks).
-  template <Fp8Format kFormat, int kThreads, int kBatch>
+  template <Fp8Format kFormat, int kThreads>
   __device__ __forceinline__ void widen(uint32_t src, uint32_t dst_stage, int t) const {
     constexpr int kWide = kD / 16;  // 16-code pieces per row
     constexpr int kRowsPerPass = kThreads / kWide;
     constexpr int kPasses = kBlockN / kRowsPerPass;
+    constexpr int kBatch = kPasses < Traits::kWidenBatch ? kPasses : Traits::kWidenBatch;
     static_assert(kThreads % kWide == 0 && kBlockN % kRowsPerPass == 0, "widen passes must tile the stage");
     static_assert(kPasses % kBatch == 0, "batches must tile the passes");
     const uint32_t w = static_cast<uint32_t>(t) % kWide, r0 = static_cast<uint32_t>(t) / kWide;
@@ -165,7 +166,10 @@ struct Producer {
     const uint32_t flip = odd_first ? 16u : 0u;
     // kBatch loads are issued back to back before the first store uses one: the
     // shared accesses are volatile asm (kept in program order), so a store waiting
-    // on its load would otherwise hold every later load behind that round trip.
+    // on its load holds every later load behind that round trip. With one load in
+    // flight the widening of a tile was a chain of 16 shared-memory round trips
+    // (slow ones: the WGMMAs read the same shared memory) and set the pace of the
+    // whole kernel: e4m3 prefill 451 -> 531-543 TFLOP/s with 4 (docs/perf-notes.md).
 #pragma unroll 1
     for (int i0 = 0; i0 < kPasses; i0 += kBatch) {
       uint4 codes[kBatch];
@@ -183,22 +187,12 @@ struct Producer {
       }
     }
   }
-  template <Fp8Format kFormat, int kThreads>
-  __device__ __forceinline__ void widen_batched(uint32_t src, uint32_t dst_stage, int t) const {
-    constexpr int kPasses = kBlockN / (kThreads / (kD / 16));
-#ifndef KVATTN_DEV_WIDEN_BATCH
-#define KVATTN_DEV_WIDEN_BATCH 4
-#endif
-    constexpr int kWant = Traits::kPersistent ? KVATTN_DEV_WIDEN_BATCH : 2;
-    constexpr int kDefault = kPasses < kWant ? kPasses : kWant;
-    widen<kFormat, kThreads, kDefault>(src, dst_stage, t);
-  }
   template <int kThreads = 128>
   __device__ __forceinline__ void widen_any(uint32_t src, uint32_t dst_stage, int t) const {
     if (p.kv_e5m2)
-      widen_batched<Fp8Format::kE5M2, kThreads>(src, dst_stage, t);
+      widen<Fp8Format::kE5M2, kThreads>(src, dst_stage, t);
     else
-      widen_batched<Fp8Format::kE4M3, kThreads>(src, dst_stage, t);
+      widen<Fp8Format::kE4M3, kThreads>(src, dst_stage, t);
   }
 
   // ---- TMA. Page slot s of a tile: box_rows cache rows starting at key

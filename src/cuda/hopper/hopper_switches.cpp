@@ -41,16 +41,13 @@ unsigned read_experiment() {
       f |= kHopperNoWidenK;
     else if (name == "nowidenv")
       f |= kHopperNoWidenV;
-    else if (name == "widenserial")
-      f |= kHopperWidenSerial;
-    else if (name == "widenb16")
-      f |= kHopperWidenB16;
+
     else if (!name.empty())
-      std::fprintf(stderr, "kvattn: KVATTN_HOPPER_EXPERIMENT: unknown '%s' (expected noload, nosoftmax, nowiden, nowidenk, nowidenv, widenserial, widenb16)\n",
+      std::fprintf(stderr, "kvattn: KVATTN_HOPPER_EXPERIMENT: unknown '%s' (expected noload, nosoftmax, nowiden, nowidenk, nowidenv)\n",
                    name.c_str());
     start = end + 1;
   }
-  if (f != 0) std::fprintf(stderr, "kvattn: KVATTN_HOPPER_EXPERIMENT=%s (0x%x): diagnostic (nowiden*: results are wrong)\n", v, f);
+  if (f != 0) std::fprintf(stderr, "kvattn: KVATTN_HOPPER_EXPERIMENT=%s (0x%x): results are wrong\n", v, f);
   return f;
 }
 

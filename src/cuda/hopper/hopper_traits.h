@@ -58,17 +58,16 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   // Registers per thread after setmaxnreg (multiples of 8). setmaxnreg only moves
   // registers the CTA got at launch (168 x 384 under __launch_bounds__(384, 1)), so
   // 128 x producer + 256 x consumer <= 64512 (a larger request blocks forever).
-  // D <= 128 runs persistent (a loop over work tiles, hopper_kernel.cuh), whose
-  // producer needs 80 to stay out of local memory (56 spilled 4-114 bytes); D 256's
-  // consumers need 224 for their 64 x 256 accumulator, so D 256 keeps one CTA per
-  // work tile and 56 + 224.
+  // D <= 128 runs persistent (a loop over work tiles, hopper_kernel.cuh); its
+  // producer keeps kWidenBatch 16-byte FP8 loads in flight per thread (4: 16
+  // registers of codes), which needs 104 (at 88 it spilled 12-20 bytes); the
+  // consumers fit 200 (bf16 q with FP8 KV: 4 bytes spilled, outside the tile
+  // loop). D 256's consumers need 224 for their 64 x 256 accumulator, so D 256
+  // keeps one CTA per work tile, 56 + 224, and 2 loads in flight.
   static constexpr bool kPersistent = kHeadDim_ <= 128;
-#ifndef KVATTN_DEV_PRODUCER_REGS
-#define KVATTN_DEV_PRODUCER_REGS 104
-#define KVATTN_DEV_CONSUMER_REGS 200
-#endif
-  static constexpr int kProducerRegs = kPersistent ? KVATTN_DEV_PRODUCER_REGS : 56;
-  static constexpr int kConsumerRegs = kPersistent ? KVATTN_DEV_CONSUMER_REGS : 224;
+  static constexpr int kProducerRegs = kPersistent ? 104 : 56;
+  static constexpr int kConsumerRegs = kPersistent ? 200 : 224;
+  static constexpr int kWidenBatch = kPersistent ? 4 : 2;
   static_assert(128 * kProducerRegs + 256 * kConsumerRegs <= 168 * 384, "setmaxnreg moves registers, never adds");
 
   // ---- CuTe layouts: 128-byte-swizzled K-major tiles (rows of kHeadDim
