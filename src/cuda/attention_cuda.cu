@@ -4,6 +4,8 @@
 // Never reads lengths on the host, allocates nothing, never synchronizes:
 // each kernel skips, on the device, the sequences of the other family.
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include <cuda_runtime.h>
@@ -123,6 +125,16 @@ bool cuda_device_is_hopper(Device device) {
 namespace cuda {
 int device_sm_count(int device) {
   return cached_attribute(g_sm_count, device, cudaDevAttrMultiProcessorCount, "the multiprocessor count");
+}
+
+bool programmatic_launch_enabled(int device) {
+  // KVATTN_PDL=0 turns it off (A/B measurements); read once per process.
+  static const bool allowed = [] {
+    const char* v = std::getenv("KVATTN_PDL");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
+  return allowed &&
+         cached_attribute(g_cc_major, device, cudaDevAttrComputeCapabilityMajor, "the compute capability") >= 9;
 }
 }  // namespace cuda
 

@@ -14,6 +14,24 @@ __device__ __forceinline__ uint32_t smem_addr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
 
+// ---- programmatic dependent launch (sm_90+; no-ops elsewhere and when the
+// launch did not ask for it; launch_utils.h: launch_kernel) ----
+// This CTA no longer holds back a dependent launch (the next kernel in the
+// stream, if launched with programmatic serialization, may start once every CTA
+// of this grid has called this or exited).
+__device__ __forceinline__ void grid_dependents_may_launch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+// Waits until the kernels this grid depends on have completed and their memory
+// is visible (returns at once for a launch without programmatic serialization).
+__device__ __forceinline__ void grid_dependency_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+
 // ---- asynchronous global -> shared copies (16 bytes; src_bytes 0 zero-fills) ----
 __device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, int src_bytes) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 
+#include "cuda/common/ptx.h"
 #include "cuda/common/routing.h"
 #include "cuda/decode/decode_params.h"
 #include "cuda/decode/decode_primitives.cuh"
@@ -19,6 +20,12 @@ constexpr int kCombineRowsPerBlock = kWarps;  // one warp per row
 template <int D, typename QT>
 __global__ void __launch_bounds__(kThreads, 4) decode_combine_kernel(const __grid_constant__ DecodeParams p) {
   __shared__ float weights[kWarps][kMaxSplits];
+  // Launched with programmatic serialization (decode_launch.cuh): lets the
+  // prefill kernel that follows in a mixed batch start on SMs the decode kernel
+  // frees, then waits for the split partials (every thread, so this grid's
+  // completion still implies the decode kernel's).
+  grid_dependents_may_launch();
+  grid_dependency_wait();
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int row_groups = (p.rows_bound + kCombineRowsPerBlock - 1) / kCombineRowsPerBlock;
   int bx = blockIdx.x;

@@ -55,6 +55,9 @@ __global__ void __launch_bounds__(kThreads, decode_min_blocks_per_sm(D, kNarrow,
   constexpr int kPitch = Shape::kRowPitch;
   using Rows = std::conditional_t<kNarrow, NarrowRowTile<D, QT, KV>, WideRowTile<D, QT, KV>>;
 
+  // The combine kernel (launched with programmatic serialization) may be
+  // scheduled while this grid's last CTAs run; it waits for them itself.
+  grid_dependents_may_launch();
   const int stages = p.stages;  // ring depth, resolved on the host: 2 .. Shape::max_stages()
   const bool rows_mode = p.copy_mode == kCopyRows;
   extern __shared__ __align__(16) uint8_t smem[];

@@ -7,6 +7,7 @@
 
 #include <cuda_runtime.h>
 
+#include "cuda/common/launch_utils.h"
 #include "cuda/decode/combine_kernel.cuh"
 #include "cuda/decode/decode_kernel.cuh"
 #include "kvattn/error.h"
@@ -60,8 +61,8 @@ void launch_typed(const DecodeParams& params, cudaStream_t stream) {
   if (p.num_splits > 1) {
     const int64_t row_groups = (p.rows_bound + kCombineRowsPerBlock - 1) / kCombineRowsPerBlock;
     const dim3 combine_grid(static_cast<unsigned>(row_groups * p.num_kv_heads * p.batch));
-    decode_combine_kernel<D, QT><<<combine_grid, kThreads, 0, stream>>>(p);
-    check_launch("decode_combine_kernel");
+    launch_kernel("decode_combine_kernel", &decode_combine_kernel<D, QT>, combine_grid, dim3(kThreads), 0, stream,
+                  /*overlap_previous=*/err == cudaSuccess && programmatic_launch_enabled(device), p);
   }
 }
 

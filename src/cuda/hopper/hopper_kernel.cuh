@@ -203,6 +203,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       producer.run();
     };
     for_each_work<Traits::kPersistent>(params, kBlockM, produce);
+    grid_dependency_wait();  // see the end of the kernel
     return;
   }
 
@@ -388,6 +389,10 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     write_output<Traits>(p, tOrO, softmax, mult, p.v_descale.at(b, hk), sq, q_row0, rows_valid, h, cwg, wtid);
   };
   for_each_work<Traits::kPersistent>(params, kBlockM, consume);
+  // Launched to overlap the decode family's kernels (hopper_launch.cuh), which
+  // write other rows: nothing here reads their results, but this grid finishes
+  // only after them, so whatever the stream runs next sees every output.
+  grid_dependency_wait();
 #endif
 }
 

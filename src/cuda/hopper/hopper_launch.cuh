@@ -42,8 +42,10 @@ void launch_instance(const AttentionProblem& problem, const PrefillParams& param
   static std::atomic<uint64_t> smem_configured{0};
   auto* kernel = &hopper_prefill_kernel<Traits>;
   raise_dynamic_smem_limit(kernel, Traits::kSmemBytes, g.device, smem_configured, "hopper_prefill_kernel");
-  kernel<<<grid, Traits::kThreads, Traits::kSmemBytes, stream>>>(hp);
-  throw_if_launch_failed("hopper_prefill_kernel");
+  // Overlaps the decode family's kernels launched just before (they write other
+  // rows): its CTAs take SMs as those drain; it waits for them only at its end.
+  launch_kernel("hopper_prefill_kernel", kernel, grid, dim3(Traits::kThreads), Traits::kSmemBytes, stream,
+                /*overlap_previous=*/programmatic_launch_enabled(g.device), hp);
 }
 
 }  // namespace hopper
