@@ -126,11 +126,15 @@ TEST(HopperTma, BoxPolicy) {
     p.page_size = page;
     EXPECT_EQ(tma_box_rows(p, 128, 1), 0) << page;
   }
-  // FP8 D 64 with 16-row pages: 1 KB per page, the gather unless forced.
+  // FP8 D 64: 16-row pages carry 1 KB per page (TMA); 8-row pages 512 bytes,
+  // the gather unless forced.
   AttentionProblem f = aligned_problem(64, DType::kBFloat16, DType::kFloat8E4M3);
   f.num_blocks = 64;
+  EXPECT_EQ(tma_box_rows(f, 128, -1), 16);
+  f.page_size = 8;
+  f.k_stride_block = f.v_stride_block = int64_t{8} * f.k_stride_token;
   EXPECT_EQ(tma_box_rows(f, 128, -1), 0);
-  EXPECT_EQ(tma_box_rows(f, 128, 1), 16);
+  EXPECT_EQ(tma_box_rows(f, 128, 1), 8);
   // Strides TMA cannot express (not a multiple of 16 bytes), contiguous KV, no blocks.
   AttentionProblem q = aligned_problem(128, DType::kBFloat16, DType::kFloat8E4M3);
   q.num_blocks = 64;

@@ -28,11 +28,12 @@ int tma_box_rows(const AttentionProblem& p, int block_n, int env) {
                           p.v_stride_block})
     if (s <= 0 || (s * elem) % 16 != 0 || s * elem >= (int64_t{1} << 40)) return 0;
   const int box_rows = page < block_n ? page : block_n;
-  // Default: TMA when a page's rows of a tile carry at least 2 KB. Measured on an
+  // Default: TMA when a page's rows of a tile carry at least 1 KB. Measured on an
   // H200 against the cp.async gather (TFLOP/s, prefill_4x8k unless named): bf16
   // 16-row pages 535 vs 412, 128-row pages 586 vs 420; e4m3 16-row pages 358 vs
-  // 351, d256 395 vs 345, but D 64 (1 KB per page) 261 vs 294.
-  if (env != 1 && int64_t{box_rows} * p.head_dim * elem < 2048) return 0;
+  // 351, d256 395 vs 345; D 64 e4m3 (1 KB per page) 261 vs 294 while the FP8
+  // widening held one load in flight, 367-371 vs 323-324 since it holds four.
+  if (env != 1 && int64_t{box_rows} * p.head_dim * elem < 1024) return 0;
   return box_rows;
 }
 
