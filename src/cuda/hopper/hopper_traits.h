@@ -26,19 +26,13 @@ namespace hopper {
 // two of each (the producer widens one while TMA fills the next) where they fit.
 //   16-bit: D <= 128 3 + 3 stages, D 256 2 + 2;
 //   FP8: D 64 3 + 3 and two staging pairs, D 128 2 + 2 and two, D 256 2 + 2 and one.
-#ifndef KVATTN_DEV_KSTAGES
-#define KVATTN_DEV_KSTAGES 2
-#define KVATTN_DEV_VSTAGES 2
-#define KVATTN_DEV_RAW 2
-#endif
 template <int kHeadDim, bool kFp8Kv>
 struct HopperShape {
-  static constexpr bool kDev = kFp8Kv && kHeadDim == 128;
   static constexpr int kBlockM = 128;
   static constexpr int kBlockN = kHeadDim <= 128 ? 128 : 64;
-  static constexpr int kKStages = kDev ? KVATTN_DEV_KSTAGES : kHeadDim <= 64 || (kHeadDim <= 128 && !kFp8Kv) ? 3 : 2;
-  static constexpr int kVStages = kDev ? KVATTN_DEV_VSTAGES : kKStages;
-  static constexpr int kRawBuffers = kDev ? KVATTN_DEV_RAW : kFp8Kv ? (kHeadDim <= 128 ? 2 : 1) : 0;
+  static constexpr int kKStages = kHeadDim <= 64 || (kHeadDim <= 128 && !kFp8Kv) ? 3 : 2;
+  static constexpr int kVStages = kKStages;
+  static constexpr int kRawBuffers = kFp8Kv ? (kHeadDim <= 128 ? 2 : 1) : 0;
 };
 
 // How the KV cache stores elements: the q dtype, or FP8 (e4m3 / e5m2 picked at
