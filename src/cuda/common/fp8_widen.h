@@ -25,8 +25,14 @@ template <Fp8Format kFormat>
 __device__ __forceinline__ uint2 fp8x4_to_half4(uint32_t x) {
   uint2 r;
   if constexpr (kFormat == Fp8Format::kE5M2) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890 && defined(KVATTN_E5M2_CVT)
+    asm("{\n .reg .b16 lo, hi;\n mov.b32 {lo, hi}, %2;\n cvt.rn.f16x2.e5m2x2 %0, lo;\n cvt.rn.f16x2.e5m2x2 %1, hi;\n}\n"
+        : "=r"(r.x), "=r"(r.y)
+        : "r"(x));
+#else
     r.x = __byte_perm(x, 0u, 0x1404);  // [b1, 0, b0, 0]
     r.y = __byte_perm(x, 0u, 0x3424);  // [b3, 0, b2, 0]
+#endif
   } else {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
     asm("{\n .reg .b16 lo, hi;\n mov.b32 {lo, hi}, %2;\n cvt.rn.f16x2.e4m3x2 %0, lo;\n cvt.rn.f16x2.e4m3x2 %1, hi;\n}\n"
