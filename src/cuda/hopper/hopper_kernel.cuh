@@ -3,17 +3,17 @@
 //
 // A persistent grid (one CTA per SM) walks the work tiles (sequence, query head,
 // 128-row query tile), longest first; three warpgroups per CTA:
-//   warpgroup 0, producer (56 registers after setmaxnreg; hopper_producer.cuh):
+//   warpgroup 0, producer (104 registers after setmaxnreg, 56 for D 256; hopper_producer.cuh):
 //     TMA boxes per page (or cp.async gathers) of K/V tiles, FP8 -> fp16 widening
 //     into the swizzled stages, K and V stage rings (mbarriers, hopper_pipeline.cuh);
-//   warpgroups 1-2, consumers (224 registers): 64 query rows each; per KV tile
+//   warpgroups 1-2, consumers (200 registers, 224 for D 256): 64 query rows each; per KV tile
 //     S = Q K^T (WGMMA, both operands in shared memory), mask + online softmax in
 //     registers (hopper_softmax.cuh), O += P V (WGMMA, P from registers, V MN-major in
 //     shared memory), with S(j+1) and P(j) V(j) in flight together (intra-warpgroup
 //     overlap); optional ping-pong between the two (KVATTN_HOPPER_PINGPONG=1).
 // k_descale and q_descale ride in the softmax scale, v_descale in the final
 // normalization (exact for per-(sequence, kv-head) descales). Measurements and what
-// limits it: docs/perf-notes.md, "Session 2" and "Session 3".
+// limits it: docs/perf-notes.md, "Session 2", "Session 3" and "Session 5".
 #pragma once
 #include <cutlass/arch/reg_reconfig.h>
 

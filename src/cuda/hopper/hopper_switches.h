@@ -14,7 +14,7 @@ namespace hopper {
 struct HopperSwitches {
   int tma = -1;  // -1 unset, 0 never, 1 wherever possible
   bool ping_pong = false;
-  unsigned experiment = 0;  // kHopperNoLoad | kHopperNoSoftmax | kHopperNoWiden
+  unsigned experiment = 0;  // kHopperNoLoad | kHopperNoSoftmax | kHopperNoWiden[K|V]
 };
 
 const HopperSwitches& hopper_switches();
