@@ -62,7 +62,7 @@ void launch_typed(const DecodeParams& params, cudaStream_t stream) {
     const int64_t row_groups = (p.rows_bound + kCombineRowsPerBlock - 1) / kCombineRowsPerBlock;
     const dim3 combine_grid(static_cast<unsigned>(row_groups * p.num_kv_heads * p.batch));
     launch_kernel("decode_combine_kernel", &decode_combine_kernel<D, QT>, combine_grid, dim3(kThreads), 0, stream,
-                  /*overlap_previous=*/err == cudaSuccess && programmatic_launch_enabled(device), p);
+                  /*overlap_previous=*/programmatic_launch_enabled(device), p);
   }
 }
 

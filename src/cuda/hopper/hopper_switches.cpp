@@ -41,9 +41,10 @@ unsigned read_experiment() {
       f |= kHopperNoWidenK;
     else if (name == "nowidenv")
       f |= kHopperNoWidenV;
-
     else if (!name.empty())
-      std::fprintf(stderr, "kvattn: KVATTN_HOPPER_EXPERIMENT: unknown '%s' (expected noload, nosoftmax, nowiden, nowidenk, nowidenv)\n",
+      std::fprintf(stderr,
+                   "kvattn: KVATTN_HOPPER_EXPERIMENT: unknown '%s' "
+                   "(expected noload, nosoftmax, nowiden, nowidenk, nowidenv)\n",
                    name.c_str());
     start = end + 1;
   }
