@@ -16,14 +16,6 @@ namespace kvattn {
 namespace cuda {
 namespace decode {
 
-inline void check_launch(const char* kernel) {
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) {
-    throw Error(ErrorCode::kCudaError, "kernel",
-                std::string(kernel) + " launch failed: " + cudaGetErrorString(err));
-  }
-}
-
 template <int D, typename QT, KvKind KV, bool kNarrow>
 void launch_typed(const DecodeParams& params, cudaStream_t stream) {
   using Shape = DecodeShape<D, KV == KvKind::k16Bit ? 2 : 1>;
@@ -38,25 +30,21 @@ void launch_typed(const DecodeParams& params, cudaStream_t stream) {
   // Opt in to > 48 KB of dynamic shared memory once per device, for the
   // largest launch any variant makes (host-side attribute: no stream work,
   // fine during graph capture).
-  static std::atomic<uint64_t> opted_in{0};
   int device = 0;
-  cudaError_t err = cudaGetDevice(&device);
-  const uint64_t bit = (err == cudaSuccess && device < 64) ? (uint64_t(1) << device) : 0;
-  if (err == cudaSuccess && (bit == 0 || (opted_in.load(std::memory_order_acquire) & bit) == 0)) {
-    const int most = Shape::smem_bytes(kMaxTileRows, Shape::max_stages(), kCopyRows);
-    err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most);
-    if (err == cudaSuccess) opted_in.fetch_or(bit, std::memory_order_acq_rel);
-  }
+  const cudaError_t err = cudaGetDevice(&device);
   if (err != cudaSuccess) {
-    cudaGetLastError();  // clear it: this throw reports it
-    throw Error(ErrorCode::kCudaError, "kernel",
-                std::string("decode_splitkv_kernel shared-memory opt-in failed: ") + cudaGetErrorString(err));
+    (void)cudaGetLastError();
+    throw Error(ErrorCode::kCudaError, "device",
+                std::string("cannot query the current device: ") + cudaGetErrorString(err));
   }
+  static std::atomic<uint64_t> opted_in{0};
+  raise_dynamic_smem_limit(kernel, Shape::smem_bytes(kMaxTileRows, Shape::max_stages(), kCopyRows), device, opted_in,
+                           "decode_splitkv_kernel");
 
   const dim3 grid(static_cast<unsigned>(int64_t(p.row_tiles) * p.num_kv_heads * p.batch),
                   static_cast<unsigned>(p.num_splits));
   kernel<<<grid, kThreads, smem, stream>>>(p);
-  check_launch("decode_splitkv_kernel");
+  throw_if_launch_failed("decode_splitkv_kernel");
 
   if (p.num_splits > 1) {
     const int64_t row_groups = (p.rows_bound + kCombineRowsPerBlock - 1) / kCombineRowsPerBlock;

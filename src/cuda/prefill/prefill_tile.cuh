@@ -22,6 +22,13 @@ struct PrefillTile {
   int64_t q_row0;       // token index of the tile's first row
 };
 
+// Whether a row tile starting at row m0 of a sequence with q_len query rows is the
+// prefill family's work: the sequence is not short (left to the decode family
+// when p.skip_short_queries) and the tile starts inside it.
+__device__ __forceinline__ bool prefill_tile_has_rows(const PrefillParams& p, int q_len, int m0) {
+  return !(p.skip_short_queries && is_short_query(q_len)) && m0 < q_len;
+}
+
 // The tile at grid position x = sequence * Hq + head, row tile m_block. False when
 // it has nothing to do: its sequence is short (left to the decode family when
 // p.skip_short_queries) or its row tile starts past q_len.
@@ -31,9 +38,8 @@ __device__ __forceinline__ bool locate_prefill_tile_at(const PrefillParams& p, i
   t.b = static_cast<int>(x / p.num_q_heads);
   const int q_begin = p.cu_seqlens_q[t.b];
   t.q_len = p.cu_seqlens_q[t.b + 1] - q_begin;
-  if (p.skip_short_queries && is_short_query(t.q_len)) return false;
   t.m0 = m_block * block_m;
-  if (t.m0 >= t.q_len) return false;
+  if (!prefill_tile_has_rows(p, t.q_len, t.m0)) return false;
   t.rows_valid = min(block_m, t.q_len - t.m0);
   t.k_row0 = p.paged ? 0 : p.cu_seqlens_k[t.b];
   t.kv_len = p.paged ? p.seqused_k[t.b] : p.cu_seqlens_k[t.b + 1] - t.k_row0;
@@ -45,11 +51,9 @@ __device__ __forceinline__ bool locate_prefill_tile_at(const PrefillParams& p, i
 }
 
 // Whether locate_prefill_tile_at would find rows in row tile m_block of sequence
-// b (any head): the same test, without the rest of the tile.
+// b (any head), without locating the rest of the tile.
 __device__ __forceinline__ bool prefill_sequence_has_rows(const PrefillParams& p, int block_m, int b, int m_block) {
-  const int q_len = p.cu_seqlens_q[b + 1] - p.cu_seqlens_q[b];
-  if (p.skip_short_queries && is_short_query(q_len)) return false;
-  return m_block * block_m < q_len;
+  return prefill_tile_has_rows(p, p.cu_seqlens_q[b + 1] - p.cu_seqlens_q[b], m_block * block_m);
 }
 
 // This CTA's tile in a grid of one CTA per tile (the last row tile first).
