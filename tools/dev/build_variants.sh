@@ -6,8 +6,10 @@
 # ptxas spill lines of each build.
 #
 #   VARIANTS="base: b8:-DKVATTN_DEV_WIDEN_BATCH=8" tools/dev/build_variants.sh
-# Env: VARIANTS (space-separated name:flags, flags joined by ','), WORKLOADS, KV (bench --kv-dtype list),
-#      ROUNDS (2), REPS (20), OUT.
+#   VARIANTS="old@.ab-base: new:" ...   (name@dir: build the source tree in dir, e.g. an
+#   untracked `git archive HEAD | tar -x -C .ab-base` copy, to A/B against a commit)
+# Env: VARIANTS (space-separated name[@srcdir]:flags, flags joined by ','), WORKLOADS, KV (bench --kv-dtype list),
+#      ROUNDS (2), REPS (20), BENCH_EXTRA (more kvattn-bench flags, e.g. --no-check), OUT.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root" || exit 2
@@ -22,10 +24,12 @@ names=()
 for v in $VARIANTS; do
   name="${v%%:*}"
   flags="${v#*:}"
+  src=.
+  if [[ "$name" == *@* ]]; then src="${name#*@}"; name="${name%%@*}"; fi
   flags="${flags//,/ }"
   names+=("$name")
   dir="build-var-$name"
-  { cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKVATTN_BUILD_BENCH=ON \
+  { cmake -S "$src" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKVATTN_BUILD_BENCH=ON \
       "-DKVATTN_CUTLASS_DIR=$root/third_party/cutlass" "-DCMAKE_CUDA_FLAGS=$flags" \
       "-DKVATTN_CUDA_GENCODE=-gencode=arch=compute_90a,code=sm_90a" &&
       cmake --build "$dir" -j "${JOBS:-16}" --target kvattn-bench; } >"$OUT/build-$name.log" 2>&1 ||
@@ -37,6 +41,6 @@ for round in $(seq 1 "$ROUNDS"); do
   for name in "${names[@]}"; do
     echo "== round $round: $name"
     "build-var-$name/bench/kvattn-bench" --workload "$WORKLOADS" --kv-dtype "$KV" --backend hopper --reps "$REPS" \
-      --no-ceilings 2>&1 | grep -E "^(prefill|chunk|mixed|decode|specdec)" || true
+      --no-ceilings ${BENCH_EXTRA:-} 2>&1 | grep -E "^(prefill|chunk|mixed|decode|specdec)" || true
   done
 done | tee -a "$OUT/variants.txt"

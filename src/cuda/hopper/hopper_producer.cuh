@@ -144,26 +144,31 @@ struct Producer {
   }
 
   // Staging tile -> fp16 stage, by kThreads threads (thread index t): per step
-  // 16 codes (one 16-byte load) -> two 16-byte swizzled chunks, units 2w and
-  // 2w + 1 of a row (a unit is 8 columns; 8 units form a 128-byte swizzle atom
-  // row, atoms kBlockN * 128 bytes apart). Lanes whose w / 4 is odd store the
-  // odd unit first, so the 8 lanes of one store phase hit 8 different 16-byte
-  // bank groups (atoms are 128-byte multiples apart: same banks).
+  // 16 codes (one 16-byte load, a "piece") -> two 16-byte swizzled chunks, units
+  // 2i and 2i + 1 of a 64-column swizzle atom row (4 pieces per atom row; atoms
+  // kBlockN * 128 bytes apart, i.e. on the same banks). Lane map: in each group
+  // of 8 lanes (one shared-memory phase of a 16-byte access) lanes 0-3 take
+  // pieces 0-3 of atom a in row 2q, lanes 4-7 pieces 0-3 of atom a ^ 1 in row
+  // 2q + 1 (a for single-atom rows). The loads then cover all 32 banks (the two
+  // rows' halves differ), and so do the stores: 2i ^ (row & 7) is even for one
+  // row and odd for the other. Every thread keeps its (row mod 8, piece), so its
+  // addresses are a base plus constants per pass: no data swaps, no swizzle
+  // arithmetic in the loop.
   template <Fp8Format kFormat, int kThreads>
   __device__ __forceinline__ void widen(uint32_t src, uint32_t dst_stage, int t) const {
-    constexpr int kWide = kD / 16;  // 16-code pieces per row
+    constexpr int kWide = kD / 16;  // pieces per row
+    constexpr int kAtoms = kWide / 4;
     constexpr int kRowsPerPass = kThreads / kWide;
     constexpr int kPasses = kBlockN / kRowsPerPass;
     constexpr int kBatch = kPasses < Traits::kWidenBatch ? kPasses : Traits::kWidenBatch;
-    static_assert(kThreads % kWide == 0 && kBlockN % kRowsPerPass == 0, "widen passes must tile the stage");
+    static_assert(kThreads % (8 * kAtoms) == 0 && kBlockN % kRowsPerPass == 0, "widen passes must tile the stage");
     static_assert(kPasses % kBatch == 0, "batches must tile the passes");
-    const uint32_t w = static_cast<uint32_t>(t) % kWide, r0 = static_cast<uint32_t>(t) / kWide;
-    const uint32_t src_col = src + w * 16;
-    // Units 2w and 2w + 1 are the two 16-byte chunks of one 32-byte pair:
-    // their addresses differ in bit 4 only (the stage is 1024-byte aligned).
-    const uint32_t dst_pair = dst_stage + (w / 4) * (kBlockN * 128) + (w % 4) * 32;
-    const bool odd_first = (w / 4) & 1;
-    const uint32_t flip = odd_first ? 16u : 0u;
+    const uint32_t ut = static_cast<uint32_t>(t);
+    const uint32_t i = ut & 3u, h = (ut >> 2) & 1u, g = ut >> 3;
+    const uint32_t atom = (g % kAtoms) ^ (kAtoms > 1 ? h : 0u);
+    const uint32_t row0 = 2u * (g / kAtoms) + h;
+    const uint32_t src0 = src + row0 * kD + (4u * atom + i) * 16u;
+    const uint32_t dst0 = dst_stage + atom * (kBlockN * 128) + row0 * 128;
     // kBatch loads are issued back to back before the first store uses one: the
     // shared accesses are volatile asm (kept in program order), so a store waiting
     // on its load holds every later load behind that round trip. With one load in
@@ -174,16 +179,17 @@ struct Producer {
     for (int i0 = 0; i0 < kPasses; i0 += kBatch) {
       uint4 codes[kBatch];
 #pragma unroll
-      for (int k = 0; k < kBatch; ++k) codes[k] = lds128(src_col + (r0 + (i0 + k) * kRowsPerPass) * kD);
+      for (int k = 0; k < kBatch; ++k) codes[k] = lds128(src0 + (i0 + k) * (kRowsPerPass * kD));
 #pragma unroll
       for (int k = 0; k < kBatch; ++k) {
-        const uint32_t r = r0 + (i0 + k) * kRowsPerPass;
+        const uint32_t step = static_cast<uint32_t>(i0 + k) * kRowsPerPass;
+        // Row r's units sit at unit ^ (r & 7): the same for every pass when a pass
+        // moves a multiple of 8 rows (then both stores are a base plus a constant).
+        const uint32_t swz = ((kRowsPerPass % 8 == 0 ? row0 : row0 + step) & 7u) << 4;
+        const uint32_t at = dst0 + step * 128;
         const uint4 c = codes[k];
-        const uint2 first = odd_first ? make_uint2(c.z, c.w) : make_uint2(c.x, c.y);
-        const uint2 second = odd_first ? make_uint2(c.x, c.y) : make_uint2(c.z, c.w);
-        const uint32_t at = (dst_pair + r * 128) ^ (((r & 7) << 4) ^ flip);
-        sts128(at, widen_fp8x8<__half, kFormat>(first));
-        sts128(at ^ 16u, widen_fp8x8<__half, kFormat>(second));
+        sts128(at + ((32u * i) ^ swz), widen_fp8x8<__half, kFormat>(make_uint2(c.x, c.y)));
+        sts128(at + ((32u * i + 16u) ^ swz), widen_fp8x8<__half, kFormat>(make_uint2(c.z, c.w)));
       }
     }
   }
