@@ -20,6 +20,9 @@ std::vector<Workload> standard_workloads() {
       // The prefill half of mixed_2k_128dec on its own (its decode half is
       // decode_128_ctx4k): the mixed batch should cost no more than the two.
       {"mixed_part_chunk_2k", {{1, 2048, 2048}}},
+      // Short chunks on a long context (small chunked-prefill steps, long drafts):
+      // 32 queries of 4 query heads per KV head, the case GQA packing is for.
+      {"chunk_64x32_ctx4k", {{64, 32, 4096}}},
   };
   list[7].head_dim = 64;
   list[8].head_dim = 256;

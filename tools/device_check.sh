@@ -39,7 +39,8 @@
 #                       it starts no row in its last 25 s and writes what it measured
 #   GTEST_FILTER        read by the GoogleTest binaries themselves
 #   KVATTN_COMMIT       commit recorded in summary.txt, bench.json and the peers record (default: git)
-#   GPU_TEST_BACKENDS   backends the GPU suite runs with (default "hopper portable")
+#   GPU_TEST_BACKENDS   backends the GPU suite runs with (default "hopper hopper-packgqa portable";
+#                       hopper-packgqa: the Hopper kernel with KVATTN_HOPPER_PACK_GQA=1)
 #   TIMEOUT_<STAGE>_S   per-stage cap in seconds (e.g. TIMEOUT_BUILD_S=400); the deadline caps them too
 #
 # The device has no network. Whatever it lacks travels in git-ignored folders
@@ -146,11 +147,14 @@ stage_cpp() {
       continue
     fi
     local backends="-"
-    [ "$bin" = kvattn_gpu_tests ] && backends="${GPU_TEST_BACKENDS:-hopper portable}"
+    [ "$bin" = kvattn_gpu_tests ] && backends="${GPU_TEST_BACKENDS:-hopper hopper-packgqa portable}"
     for backend in $backends; do
       echo "== $path${backend#-}"
       if [ "$backend" = - ]; then
         "$path" --gtest_output="xml:$DETAILS/$bin.xml" 2>&1 || status=1
+      elif [ "$backend" = hopper-packgqa ]; then  # the Hopper kernel with GQA packing forced on
+        KVATTN_TEST_BACKEND=hopper KVATTN_HOPPER_PACK_GQA=1 "$path" --gtest_output="xml:$DETAILS/$bin-$backend.xml" \
+          2>&1 || status=1
       else
         KVATTN_TEST_BACKEND="$backend" "$path" --gtest_output="xml:$DETAILS/$bin-$backend.xml" 2>&1 || status=1
       fi

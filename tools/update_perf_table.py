@@ -22,7 +22,8 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BEGIN, END = "<!-- perf-table:begin -->", "<!-- perf-table:end -->"
 WORKLOAD_ORDER = ["prefill_4x8k", "chunk_8x2k_ctx6k", "mixed_2k_128dec", "decode_128_ctx4k", "decode_32_ctx32k",
-                  "specdec_64x4_ctx4k", "decode_8_ctx128k", "prefill_d64", "prefill_d256", "mixed_part_chunk_2k"]
+                  "specdec_64x4_ctx4k", "decode_8_ctx128k", "prefill_d64", "prefill_d256", "mixed_part_chunk_2k",
+                  "chunk_64x32_ctx4k"]
 IMPL_ORDER = ["kvattn", "kvattn+graph", "sdpa-cudnn", "sdpa-flash", "flashinfer", "vllm-fa"]
 DTYPE_ORDER = ["bf16", "e4m3", "e5m2"]
 DEFAULT_RIDGE = 200.0  # FLOP/byte, when a record has no ceilings

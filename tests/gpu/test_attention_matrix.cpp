@@ -72,6 +72,29 @@ TEST(GpuAttentionPaths, ChunkedPrefill) {
   });
 }
 
+// Short chunks with GQA (q_len 17-64, Hq / Hkv 2-8): the Hopper kernel packs the
+// heads of a KV head into one tile's rows here (hopper_pack.h), so masks, sinks,
+// LSE and outputs run through its packed row map.
+TEST(GpuAttentionPaths, ShortChunksGqa) {
+  KVT_REQUIRE_GPU();
+  const std::pair<int, int> heads[] = {{8, 2}, {16, 2}, {8, 1}, {32, 8}, {6, 3}};
+  run_gpu_attention_cases(case_count(15, 5), [&](int i, Rng& rng) {
+    CaseSpace s = gpu_space();
+    s.heads = {heads[i % 5]};
+    s.head_dims = {64, 128, 256};  // the Hopper kernel's (others run portable)
+    s.sinks_chance = 0.5;
+    std::vector<SeqLens> seqs;
+    const int batch = rng.uniform_int(1, 6);
+    for (int b = 0; b < batch; ++b) {
+      const int q = rng.uniform_int(17, 64);
+      seqs.push_back({q, rng.uniform_int(q, 3000)});
+    }
+    AttentionCase c = with_seqs(rng, seqs, s);
+    if (rng.chance(0.6)) c.causal = true, c.window_right = -1;
+    return c;
+  });
+}
+
 TEST(GpuAttentionPaths, Decode) {
   KVT_REQUIRE_GPU();
   run_gpu_attention_cases(case_count(16, 3), [](int, Rng& rng) {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/problem.h"
+#include "cuda/hopper/hopper_pack.h"
 #include "cuda/hopper/hopper_prefill.h"
 #include "cuda/hopper/hopper_tma.h"
 #include "cuda/prefill/prefill_instances.h"
@@ -151,3 +152,22 @@ TEST(HopperTma, BoxPolicy) {
 }
 
 }  // namespace
+
+// GQA packing (hopper_pack.h): the Hq / Hkv heads of a KV head share a tile's rows
+// when that fills the 128-row tiles clearly better; long rows stay unpacked (same
+// tiles, same K/V traffic); KVATTN_HOPPER_PACK_GQA forces either way.
+TEST(HopperPack, RowsPerQuery) {
+  using kvattn::cuda::hopper::hopper_rows_per_query;
+  EXPECT_EQ(hopper_rows_per_query(32, 4, 128, -1), 4);    // 25% full unpacked, 100% packed
+  EXPECT_EQ(hopper_rows_per_query(17, 8, 128, -1), 8);    // the shortest prefill-family chunk
+  EXPECT_EQ(hopper_rows_per_query(64, 4, 128, -1), 4);    // 50% vs 100%
+  EXPECT_EQ(hopper_rows_per_query(100, 4, 128, -1), 1);   // 78% either way
+  EXPECT_EQ(hopper_rows_per_query(8192, 4, 128, -1), 1);  // long rows: full tiles unpacked
+  EXPECT_EQ(hopper_rows_per_query(200, 4, 128, -1), 4);   // 78% vs 89%
+  EXPECT_EQ(hopper_rows_per_query(256, 4, 128, -1), 1);   // full tiles
+  EXPECT_EQ(hopper_rows_per_query(20, 2, 128, -1), 2);    // 16% vs 31%
+  EXPECT_EQ(hopper_rows_per_query(32, 1, 128, -1), 1);    // MHA: nothing to pack
+  EXPECT_EQ(hopper_rows_per_query(32, 1, 128, 1), 1);
+  EXPECT_EQ(hopper_rows_per_query(32, 4, 128, 0), 1);     // forced off
+  EXPECT_EQ(hopper_rows_per_query(8192, 4, 128, 1), 4);   // forced on
+}

@@ -9,6 +9,7 @@
 
 #include "cuda/common/ptx.h"
 #include "cuda/hopper/hopper_softmax.cuh"
+#include "cuda/hopper/hopper_tile.cuh"
 #include "cuda/hopper/hopper_traits.h"
 #include "cuda/prefill/prefill_epilogue.cuh"
 #include "cuda/prefill/prefill_loads.cuh"
@@ -21,26 +22,26 @@ namespace hopper {
 // Named barrier of consumer warpgroup wg (0 and 1 -> ids 2 and 3).
 __device__ __forceinline__ void warpgroup_sync(int wg) { cutlass::arch::NamedBarrier::sync(128, 2 + wg); }
 
-// Rows [64 wg, 64 wg + 64) of the CTA's Q tile; rows >= rows_valid are zeros.
-// 8 threads per row, 16 rows per pass; row factors 2^-c to row_factor[]
-// (kQToHalf).
+// Rows [64 wg, 64 wg + 64) of the CTA's Q tile (tile row r: query head
+// rows.head(r) at token rows.token(r)); rows >= rows_valid are zeros. 8 threads
+// per row, 16 rows per pass; row factors 2^-c to row_factor[] (kQToHalf).
 template <class Traits>
-__device__ __forceinline__ void load_q_rows(const PrefillParams& p, uint32_t sq, float* row_factor, int64_t q_row0,
-                                            int rows_valid, int h, int wg, int wtid) {
+__device__ __forceinline__ void load_q_rows(const PrefillParams& p, uint32_t sq, float* row_factor, const RowMap& rows,
+                                            int rows_valid, int wg, int wtid) {
   using QT = typename Traits::QT;
   constexpr int kD = Traits::kHeadDim;
   constexpr int kPerThread = kD / 64;  // 16-byte chunks of a row per thread
-  const QT* q = static_cast<const QT*>(p.q) + static_cast<int64_t>(h) * p.q_stride_head;
 #pragma unroll
   for (int pass = 0; pass < 4; ++pass) {
     const int r = 64 * wg + 16 * pass + wtid / 8;
     const bool valid = r < rows_valid;
+    const QT* q = static_cast<const QT*>(p.q) + static_cast<int64_t>(rows.head(r)) * p.q_stride_head +
+                  rows.token(r) * p.q_stride_token;
     uint4 w[kPerThread];
 #pragma unroll
     for (int i = 0; i < kPerThread; ++i) {
       const int c = wtid % 8 + 8 * i;
-      w[i] = valid ? __ldg(reinterpret_cast<const uint4*>(q + (q_row0 + r) * p.q_stride_token + c * 8))
-                   : make_uint4(0u, 0u, 0u, 0u);
+      w[i] = valid ? __ldg(reinterpret_cast<const uint4*>(q + c * 8)) : make_uint4(0u, 0u, 0u, 0u);
     }
     if constexpr (Traits::kQToHalf) {  // HalfRescale (prefill_loads.cuh), 8 threads per row
       uint32_t mag2 = 0;
@@ -62,29 +63,31 @@ __device__ __forceinline__ void load_q_rows(const PrefillParams& p, uint32_t sq,
 }
 
 // Normalizes this warpgroup's O rows (sinks, v_descale; S3/S4) and writes O and
-// LSE. wg_stage: the Q tile (this warpgroup's rows are free once its last WGMMA
+// LSE (tile row r to query head rows.head(r), token rows.token(r)). The rows are
+// staged through the Q tile (this warpgroup's rows are free once its last WGMMA
 // is done).
 template <class Traits, class FragO>
 __device__ __forceinline__ void write_output(const PrefillParams& p, FragO& o, const FragSoftmax& sm,
-                                             const float (&mult)[2], float v_descale, uint32_t sq, int64_t q_row0,
-                                             int rows_valid, int h, int wg, int wtid) {
+                                             const float (&mult)[2], float v_descale, uint32_t sq, const RowMap& rows,
+                                             int rows_valid, int wg, int wtid) {
   using QT = typename Traits::QT;
   constexpr int kD = Traits::kHeadDim;
   const int lane = wtid % 32, warp = wtid / 32;
   const bool has_sink = p.sinks != nullptr;
-  const float sink = has_sink ? read_sink(p, h) : 0.0f;
   float factor[2];
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
+    const int r = 64 * wg + 16 * warp + lane / 4 + 8 * hf;
+    const int h = rows.head(r);
+    const float sink = has_sink ? read_sink(p, h) : 0.0f;
     float sum = sm.row_sum[hf];
     sum += __shfl_xor_sync(0xffffffffu, sum, 1);
     sum += __shfl_xor_sync(0xffffffffu, sum, 2);
     float f, lse;
     normalize_row(sum, sm.row_max[hf], mult[hf], has_sink, sink, v_descale, f, lse);
     factor[hf] = f;
-    const int r = 64 * wg + 16 * warp + lane / 4 + 8 * hf;
     if (p.lse != nullptr && lane % 4 == 0 && r < rows_valid)
-      p.lse[h * p.lse_stride_head + (q_row0 + r) * p.lse_stride_token] = lse;
+      p.lse[h * p.lse_stride_head + rows.token(r) * p.lse_stride_token] = lse;
   }
   warpgroup_sync(wg);  // every warp of the warpgroup is past its last WGMMA on these Q rows
 #pragma unroll
@@ -96,13 +99,14 @@ __device__ __forceinline__ void write_output(const PrefillParams& p, FragO& o, c
   }
   warpgroup_sync(wg);
   constexpr int kChunks = kD / 8;
-  QT* out = static_cast<QT*>(p.out) + static_cast<int64_t>(h) * p.out_stride_head;
 #pragma unroll 4
   for (int idx = wtid; idx < 64 * kChunks; idx += 128) {
     const int r = 64 * wg + idx / kChunks, c = idx % kChunks;
-    if (r < rows_valid)
-      *reinterpret_cast<uint4*>(out + (q_row0 + r) * p.out_stride_token + c * 8) =
-          lds128(sq + sw128_offset<kD>(Traits::kBlockM, r, c * 8));
+    if (r < rows_valid) {
+      QT* out = static_cast<QT*>(p.out) + static_cast<int64_t>(rows.head(r)) * p.out_stride_head +
+                rows.token(r) * p.out_stride_token;
+      *reinterpret_cast<uint4*>(out + c * 8) = lds128(sq + sw128_offset<kD>(Traits::kBlockM, r, c * 8));
+    }
   }
 }
 

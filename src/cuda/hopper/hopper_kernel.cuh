@@ -26,6 +26,7 @@
 #include "cuda/hopper/hopper_pipeline.cuh"
 #include "cuda/hopper/hopper_producer.cuh"
 #include "cuda/hopper/hopper_softmax.cuh"
+#include "cuda/hopper/hopper_tile.cuh"
 #include "cuda/hopper/hopper_traits.h"
 #include "cuda/prefill/prefill_params.h"
 #include "cuda/prefill/prefill_tile.cuh"
@@ -71,14 +72,6 @@ __device__ __forceinline__ void settle(T& t) {
   cute::warpgroup_fence_operand(t);
 }
 
-// The schedule: work tile v (of m_blocks x Hq x batch) is row tile
-// m_blocks - 1 - v / num_bh of (sequence, head) x = v % num_bh, so the longest
-// causal row tiles come first. Otherwise (not persistent) CTA c is tile c.
-__device__ __forceinline__ bool next_tile(const HopperParams& hp, int block_m, int v, PrefillTile& tile) {
-  const int m_block = hp.m_blocks - 1 - v / hp.num_bh;
-  return locate_prefill_tile_at(hp.p, block_m, v % hp.num_bh, m_block, tile);
-}
-
 // Persistent schedule by rank: the work tiles that have rows, in the order of v,
 // are numbered 0, 1, ...; CTA c takes numbers c, c + gridDim.x, ... So the CTAs
 // share the work as evenly as in a dense batch however sparse those tiles are
@@ -97,13 +90,13 @@ struct WorkWalk {
 
   // v of the tile numbered `rank` (ranks asked in increasing order), or num_work.
   __device__ __forceinline__ int find(const HopperParams& hp, int block_m, int rank) {
-    const int heads = hp.p.num_q_heads;
+    const int heads = hp.heads;
     const int batch = hp.num_bh / heads;
     const int lane = static_cast<int>(threadIdx.x % 32);
     while (m_idx < hp.m_blocks) {
       if (!loaded) {
         const int b = b0 + lane;
-        const bool rows = b < batch && prefill_sequence_has_rows(hp.p, block_m, b, hp.m_blocks - 1 - m_idx);
+        const bool rows = b < batch && hopper_sequence_has_rows(hp, block_m, b, hp.m_blocks - 1 - m_idx);
         hits = __ballot_sync(0xffffffffu, rows);
         loaded = true;
       }
@@ -182,7 +175,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     ProducerCursor<Traits> cursor;
     const auto produce = [&](int v) {
       PrefillTile tile;
-      if (!next_tile(params, kBlockM, v, tile)) return;
+      RowMap rows;
+      if (!next_tile(params, kBlockM, v, tile, rows)) return;
       const int tile_lo = tile.key_lo / kBlockN;
       const int n_tiles = tile.key_lo < tile.key_end ? (tile.key_end + kBlockN - 1) / kBlockN - tile_lo : 0;
       if (n_tiles == 0) return;
@@ -236,38 +230,38 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
 
   const auto consume = [&](int v) {
     PrefillTile tile;
-    if (!next_tile(params, kBlockM, v, tile)) return;
-    const int h = tile.h, b = tile.b, hk = h / p.group_size;
-    const int m0 = tile.m0, rows_valid = tile.rows_valid;
+    RowMap rows;
+    if (!next_tile(params, kBlockM, v, tile, rows)) return;
+    const int b = tile.b, hk = tile.h / p.group_size;
+    const int rows_valid = tile.rows_valid;
     const KeyWindow window = tile.window;
     const int tile_lo = tile.key_lo / kBlockN;
     const int n_tiles = tile.key_lo < tile.key_end ? (tile.key_end + kBlockN - 1) / kBlockN - tile_lo : 0;
-    const int64_t q_row0 = tile.q_row0;
 
     warpgroup_sync(cwg);  // this warpgroup's previous output is out of its Q rows
-    load_q_rows<Traits>(p, sq, row_factor, q_row0, rows_valid, h, cwg, wtid);
+    load_q_rows<Traits>(p, sq, row_factor, rows, rows_valid, cwg, wtid);
     fence_async_proxy();  // generic stores -> WGMMA reads
     warpgroup_sync(cwg);
     clear(tOrO);
 
-    // This thread's rows: upper (row0) and row0 + 8, in sequence coordinates.
+    // This thread's rows: tile rows tile_row0 and tile_row0 + 8, queries q_row[0..1].
     const int tile_row0 = 64 * cwg + 16 * warp + lane / 4;
-    const int row0 = m0 + tile_row0;
+    const int q_row[2] = {rows.query(tile_row0), rows.query(tile_row0 + 8)};
     const LogitScale logit =
         LogitScale::make(p.softmax_scale * p.q_descale.at(b, hk) * p.k_descale.at(b, hk), p.softcap);
     float mult[2];
 #pragma unroll
     for (int hf = 0; hf < 2; ++hf) mult[hf] = logit.mult * (Traits::kQToHalf ? row_factor[tile_row0 + 8 * hf] : 1.0f);
 
-    // Keys this warpgroup's rows can see: tiles outside are skipped (still waited
-    // on and released, so both consumers walk the same pipeline states).
-    const int wg_first = m0 + 64 * cwg;
-    const int wg_last = min(wg_first + 63, m0 + rows_valid - 1);
-    const bool wg_has_rows = wg_first <= wg_last;
+    // Keys this warpgroup's rows can see (its queries [wg_first, wg_last]): tiles
+    // outside are skipped (still waited on and released, so both consumers walk
+    // the same pipeline states).
+    const bool wg_has_rows = 64 * cwg < rows_valid;
+    const int wg_first = rows.query(wg_has_rows ? 64 * cwg : 0);
+    const int wg_last = wg_has_rows ? rows.query(min(64 * cwg + 63, rows_valid - 1)) : wg_first;
     const int wg_key_lo = wg_has_rows ? window.lo(wg_first) : 0;
     const int wg_key_hi = wg_has_rows ? window.hi(wg_last) : -1;
-    const TileMaskRange mask_range =
-        TileMaskRange::make(window, wg_has_rows ? wg_first : m0, wg_has_rows ? wg_last : m0, tile_lo, n_tiles, kBlockN);
+    const TileMaskRange mask_range = TileMaskRange::make(window, wg_first, wg_last, tile_lo, n_tiles, kBlockN);
 
     // This warpgroup's tiles: [j_lo, j_hi) of the work tile's n_tiles (a contiguous range).
     const int j_lo = wg_has_rows ? max(0, wg_key_lo / kBlockN - tile_lo) : 0;
@@ -278,7 +272,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     // Logits of tile j (in tSrS) -> probabilities; returns whether O needs alpha.
     const auto softmax_tile = [&](int j, float(&alpha)[2]) {
       FragSoftmax::transform(tSrS, logit, mult);
-      if (mask_range.needs_mask(j)) FragSoftmax::mask(tSrS, window, row0, (tile_lo + j) * kBlockN, lane);
+      if (mask_range.needs_mask(j)) FragSoftmax::mask(tSrS, window, q_row, (tile_lo + j) * kBlockN, lane);
       return softmax.scores(tSrS, mult, alpha);
     };
     const auto to_p = [&] {
@@ -386,7 +380,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       if (j > 0) skip_v();
     }
 
-    write_output<Traits>(p, tOrO, softmax, mult, p.v_descale.at(b, hk), sq, q_row0, rows_valid, h, cwg, wtid);
+    write_output<Traits>(p, tOrO, softmax, mult, p.v_descale.at(b, hk), sq, rows, rows_valid, cwg, wtid);
   };
   for_each_work<Traits::kPersistent>(params, kBlockM, consume);
   // Launched to overlap the decode family's kernels (hopper_launch.cuh), which

@@ -10,6 +10,7 @@
 #include "cuda/common/launch_utils.h"
 #include "cuda/hopper/hopper_instances.h"
 #include "cuda/hopper/hopper_kernel.cuh"
+#include "cuda/hopper/hopper_pack.h"
 #include "cuda/hopper/hopper_switches.h"
 #include "cuda/hopper/hopper_tma.h"
 #include "kvattn/error.h"
@@ -18,24 +19,29 @@ namespace kvattn {
 namespace cuda {
 namespace hopper {
 
-// Work tiles: (sequence, query head) x 128-row query tiles of max_seqlen_q (host
-// bound). Persistent instances: one CTA per SM (at most one per tile); else one per tile.
+// Work tiles: (sequence, head slot) x 128-row tiles over max_seqlen_q (host bound)
+// query rows, or max_seqlen_q x Hq / Hkv packed rows with GQA packing
+// (hopper_pack.h, hopper_tile.cuh). Persistent instances: one CTA per SM (at most
+// one per tile); else one per tile.
 template <int kHeadDim, class QT, bool kFp8Kv>
 void launch_instance(const AttentionProblem& problem, const PrefillParams& params, const PrefillGrid& g,
                      cudaStream_t stream) {
   using Traits = HopperTraits<kHeadDim, QT, kFp8Kv>;
-  const dim3 tiles = prefill_launch_dims(g, Traits::kBlockM);  // (sequence x head, row tiles), limits checked
+  const HopperSwitches& sw = hopper_switches();
   HopperParams hp;
   hp.p = params;
-  hp.num_bh = static_cast<int>(tiles.x);
-  hp.m_blocks = static_cast<int>(tiles.y);
-  const int64_t work = int64_t{tiles.x} * tiles.y;
+  hp.pack = hopper_rows_per_query(g.max_seqlen_q, params.group_size, Traits::kBlockM, sw.pack_gqa);
+  hp.heads = params.num_q_heads / hp.pack;
+  const int64_t m_blocks = (g.max_seqlen_q * hp.pack + Traits::kBlockM - 1) / Traits::kBlockM;
+  const int64_t num_bh = g.batch * hp.heads;
+  const int64_t work = num_bh * m_blocks;
   // The kernel counts work tiles in int (plus 32 strides of the persistent walk).
   if (work > INT32_MAX - 32 * 4096)
     throw Error(ErrorCode::kNotImplemented, "max_seqlen_q",
                 "batch x num_q_heads x 128-row query tiles must stay below 2^31 for the Hopper prefill kernel");
+  hp.num_bh = static_cast<int>(num_bh);
+  hp.m_blocks = static_cast<int>(m_blocks);
   const dim3 grid(static_cast<unsigned>(Traits::kPersistent ? std::min<int64_t>(work, device_sm_count(g.device)) : work));
-  const HopperSwitches& sw = hopper_switches();
   hp.ping_pong = sw.ping_pong;
   hp.experiment = sw.experiment;
   make_kv_load(problem, Traits::kBlockN, sw.tma, hp.kv);

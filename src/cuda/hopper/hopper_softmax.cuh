@@ -36,11 +36,11 @@ struct FragSoftmax {
       s(k) = logit.transformed(s(k), frag_half(k) ? mult[1] : mult[0], frag_half(k) ? inv1 : inv0);
   }
 
-  // Hidden keys -> -inf. row0: sequence row of this thread's upper row; n0:
-  // first key of the tile.
+  // Hidden keys -> -inf. q_row: the query rows (in the sequence) of this thread's
+  // two fragment rows (8 tile rows apart); n0: first key of the tile.
   template <class FragS>
-  static __device__ __forceinline__ void mask(FragS& s, const KeyWindow& w, int row0, int n0, int lane) {
-    const int lo0 = w.lo(row0), hi0 = w.hi(row0), lo1 = w.lo(int64_t{row0} + 8), hi1 = w.hi(int64_t{row0} + 8);
+  static __device__ __forceinline__ void mask(FragS& s, const KeyWindow& w, const int (&q_row)[2], int n0, int lane) {
+    const int lo0 = w.lo(q_row[0]), hi0 = w.hi(q_row[0]), lo1 = w.lo(q_row[1]), hi1 = w.hi(q_row[1]);
 #pragma unroll
     for (int k = 0; k < cute::size(s); ++k) {
       const int j = n0 + frag_col(k, lane);
@@ -53,6 +53,9 @@ struct FragSoftmax {
   // alpha: the factor O must be multiplied by before this tile's P V is added;
   // returns false when it is exactly 1 for every row of the warp (the max settled,
   // as on most tiles of a long row) so the caller can skip rescale().
+  // (Measured, H100: the row max as four interleaved chains instead of one serial
+  // chain, 1-3% slower on 16-bit KV; 2^x of every 4th column group by an FMA-pipe
+  // polynomial instead of the MUFU, 3-20% slower. docs/perf-notes.md, session 6.)
   template <class FragS>
   __device__ __forceinline__ bool scores(FragS& s, const float (&mult)[2], float (&alpha)[2]) {
     float mx[2] = {row_max[0], row_max[1]};

@@ -59,6 +59,7 @@ const HopperSwitches& hopper_switches() {
     HopperSwitches r;
     r.tma = read_01("KVATTN_HOPPER_TMA");
     r.ping_pong = read_01("KVATTN_HOPPER_PINGPONG") == 1;
+    r.pack_gqa = read_01("KVATTN_HOPPER_PACK_GQA");
     r.experiment = read_experiment();
     return r;
   }();
