@@ -41,6 +41,7 @@ STANDARD = (
     Workload("decode_8_ctx128k", (SeqGroup(8, 1, 131072),)),
     Workload("prefill_d64", _PREFILL, head_dim=64),
     Workload("prefill_d256", _PREFILL, num_q_heads=16, head_dim=256),
+    Workload("chunk_64x32_ctx4k", (SeqGroup(64, 32, 4096),)),
 )
 
 KV_DTYPES = ("bf16", "e4m3", "e5m2")

@@ -19,7 +19,7 @@ namespace kvattn {
 namespace cuda {
 namespace hopper {
 
-// Named barrier of consumer warpgroup wg (0 and 1 -> ids 2 and 3).
+// Named barrier of consumer warpgroup wg (0, 1, 2 -> ids 2, 3, 4).
 __device__ __forceinline__ void warpgroup_sync(int wg) { cutlass::arch::NamedBarrier::sync(128, 2 + wg); }
 
 // Rows [64 wg, 64 wg + 64) of the CTA's Q tile (tile row r: query head

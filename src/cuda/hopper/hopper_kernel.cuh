@@ -1,16 +1,18 @@
 // The Hopper (sm_90a) prefill / chunked-prefill kernel: warp-specialized, WGMMA on both
 // products, paged K/V with in-kernel FP8 widening.
 //
-// A persistent grid (one CTA per SM) walks the work tiles (sequence, query head,
-// 128-row query tile), longest first; three warpgroups per CTA:
-//   warpgroup 0, producer (104 registers after setmaxnreg, 56 for D 256; hopper_producer.cuh):
-//     TMA boxes per page (or cp.async gathers) of K/V tiles, FP8 -> fp16 widening
-//     into the swizzled stages, K and V stage rings (mbarriers, hopper_pipeline.cuh);
-//   warpgroups 1-2, consumers (200 registers, 224 for D 256): 64 query rows each; per KV tile
-//     S = Q K^T (WGMMA, both operands in shared memory), mask + online softmax in
-//     registers (hopper_softmax.cuh), O += P V (WGMMA, P from registers, V MN-major in
-//     shared memory), with S(j+1) and P(j) V(j) in flight together (intra-warpgroup
-//     overlap); optional ping-pong between the two (KVATTN_HOPPER_PINGPONG=1).
+// A persistent grid (one CTA per SM) walks the work tiles (sequence, query head or,
+// GQA-packed, KV head, 128- or 192-row tile; hopper_tile.cuh), longest first; per CTA
+// one producer and two consumer warpgroups (three for D 64 with 16-bit KV, 192 rows):
+//   warpgroup 0, producer (104 registers after setmaxnreg, 56 for D 256, 32 with three
+//     consumers; hopper_producer.cuh): TMA boxes per page (or cp.async gathers) of
+//     K/V tiles, FP8 -> fp16 widening into the swizzled stages, K and V stage rings
+//     (mbarriers, hopper_pipeline.cuh);
+//   warpgroups 1.., consumers (200 registers, 224 for D 256, 160 with three): 64 rows
+//     each; per KV tile S = Q K^T (WGMMA, both operands in shared memory), mask + online
+//     softmax in registers (hopper_softmax.cuh), O += P V (WGMMA, P from registers, V
+//     MN-major in shared memory), with S(j+1) and P(j) V(j) in flight together
+//     (intra-warpgroup overlap); optional ping-pong between two (KVATTN_HOPPER_PINGPONG=1).
 // k_descale and q_descale ride in the softmax scale, v_descale in the final
 // normalization (exact for per-(sequence, kv-head) descales). Measurements and what
 // limits it: docs/perf-notes.md, "Session 2", "Session 3" and "Session 5".
@@ -61,10 +63,11 @@ __device__ __forceinline__ void warpgroup_gemm_issue(TiledMma& mma, TA& a, const
   warpgroup_commit_batch();
 }
 
-// Ping-pong between the two consumer warpgroups: warpgroup w may issue its WGMMAs
-// once the other one has issued its own (named barriers 4 + w over 256 threads).
-__device__ __forceinline__ void scheduler_sync(int wg) { cutlass::arch::NamedBarrier::sync(256, 4 + wg); }
-__device__ __forceinline__ void scheduler_arrive(int wg) { cutlass::arch::NamedBarrier::arrive(256, 4 + wg); }
+// Ping-pong between two consumer warpgroups: warpgroup w may issue its WGMMAs once
+// the other one has issued its own (named barriers 5 + w over 256 threads; 2-4 are
+// the consumer warpgroups' own, hopper_io.cuh).
+__device__ __forceinline__ void scheduler_sync(int wg) { cutlass::arch::NamedBarrier::sync(256, 5 + wg); }
+__device__ __forceinline__ void scheduler_arrive(int wg) { cutlass::arch::NamedBarrier::arrive(256, 5 + wg); }
 
 // After the wait: keeps the compiler from touching the operands earlier.
 template <class T>
@@ -203,7 +206,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
 
   // ---- consumers: 64 query rows each of every work tile ----
   cutlass::arch::warpgroup_reg_alloc<Traits::kConsumerRegs>();
-  const int ctid = threadIdx.x - 128;  // 0..255 over both consumer warpgroups
+  const int ctid = threadIdx.x - 128;  // over all consumer warpgroups
   const int cwg = wg - 1;              // consumer warpgroup: rows [64 cwg, 64 cwg + 64)
   const int wtid = ctid % 128, lane = wtid % 32, warp = wtid / 32;
   const uint32_t sq = sbase + Traits::kOffQ;
@@ -225,7 +228,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   Tensor tOrP = make_tensor<MmaT>(partition_shape_A(mma_pv, Shape<Int<kBlockM>, Int<kBlockN>>{}));
   cutlass::PipelineState<Traits::kKStages> k_state;  // carried across work tiles, like the producer's
   cutlass::PipelineState<Traits::kVStages> v_state;
-  const bool ping_pong = params.ping_pong;
+  const bool ping_pong = Traits::kConsumerWarpgroups == 2 && params.ping_pong;  // a two-warpgroup protocol
   const bool softmax_on = !(params.experiment & kHopperNoSoftmax);
 
   const auto consume = [&](int v) {

@@ -19,7 +19,7 @@ namespace kvattn {
 namespace cuda {
 namespace hopper {
 
-// Work tiles: (sequence, head slot) x 128-row tiles over max_seqlen_q (host bound)
+// Work tiles: (sequence, head slot) x kBlockM-row tiles over max_seqlen_q (host bound)
 // query rows, or max_seqlen_q x Hq / Hkv packed rows with GQA packing
 // (hopper_pack.h, hopper_tile.cuh). Persistent instances: one CTA per SM (at most
 // one per tile); else one per tile.
@@ -38,7 +38,7 @@ void launch_instance(const AttentionProblem& problem, const PrefillParams& param
   // The kernel counts work tiles in int (plus 32 strides of the persistent walk).
   if (work > INT32_MAX - 32 * 4096)
     throw Error(ErrorCode::kNotImplemented, "max_seqlen_q",
-                "batch x num_q_heads x 128-row query tiles must stay below 2^31 for the Hopper prefill kernel");
+                "batch x num_q_heads x query tiles must stay below 2^31 for the Hopper prefill kernel");
   hp.num_bh = static_cast<int>(num_bh);
   hp.m_blocks = static_cast<int>(m_blocks);
   const dim3 grid(static_cast<unsigned>(Traits::kPersistent ? std::min<int64_t>(work, device_sm_count(g.device)) : work));

@@ -38,7 +38,7 @@ struct HopperParams {
   unsigned experiment = 0;  // kHopper* bits
   int pack = 1;        // rows per query: 1, or Hq / Hkv with GQA packing (hopper_tile.cuh)
   int heads = 0;       // head slots per sequence: Hq, or Hkv when packed
-  int m_blocks = 0;    // 128-row tiles over max_seqlen_q x pack (host bound)
+  int m_blocks = 0;    // kBlockM-row tiles over max_seqlen_q x pack (host bound)
   int num_bh = 0;      // batch x heads (m_blocks x num_bh < 2^31, host check)
 };
 

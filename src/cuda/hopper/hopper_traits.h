@@ -26,9 +26,15 @@ namespace hopper {
 // two of each (the producer widens one while TMA fills the next) where they fit.
 //   16-bit: D <= 128 3 + 3 stages, D 256 2 + 2;
 //   FP8: D 64 3 + 3 and two staging pairs, D 128 2 + 2 and two, D 256 2 + 2 and one.
+// D 64 with 16-bit KV: 192 rows, three consumer warpgroups (FA3's D 64 shape): at D 64
+// the exponentials cost as much as the GEMMs, and a third warpgroup has GEMMs to issue
+// while two run their softmax (bf16 prefill_d64 372 -> 438 TFLOP/s on an H100). FP8
+// keeps two: 512 threads leave the producer 32 registers, and its widening then spills
+// (~1.1 KB of local loads per thread, measured by ptxas).
 template <int kHeadDim, bool kFp8Kv>
 struct HopperShape {
-  static constexpr int kBlockM = 128;
+  static constexpr int kConsumerWarpgroups = kHeadDim <= 64 && !kFp8Kv ? 3 : 2;
+  static constexpr int kBlockM = 64 * kConsumerWarpgroups;
   static constexpr int kBlockN = kHeadDim <= 128 ? 128 : 64;
   static constexpr int kKStages = kHeadDim <= 64 || (kHeadDim <= 128 && !kFp8Kv) ? 3 : 2;
   static constexpr int kVStages = kKStages;
@@ -42,6 +48,7 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   using Shape_ = HopperShape<kHeadDim_, kFp8Kv_>;
   static constexpr int kHeadDim = kHeadDim_;
   static constexpr int kBlockM = Shape_::kBlockM, kBlockN = Shape_::kBlockN;
+  static constexpr int kConsumerWarpgroups = Shape_::kConsumerWarpgroups;
   static constexpr int kKStages = Shape_::kKStages, kVStages = Shape_::kVStages, kRawBuffers = Shape_::kRawBuffers;
   static constexpr bool kFp8Kv = kFp8Kv_;
   using QT = QT_;  // q and out as stored (__nv_bfloat16 or __half)
@@ -52,23 +59,29 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   static constexpr bool kQToHalf = kFp8Kv && std::is_same<QT, __nv_bfloat16>::value;
   using MmaT = std::conditional_t<kFp8Kv || std::is_same<QT, __half>::value, cute::half_t, cute::bfloat16_t>;
 
-  static constexpr int kWarpgroups = 3;  // 0: producer, 1-2: consumers
+  static constexpr int kWarpgroups = 1 + kConsumerWarpgroups;  // 0: producer, 1..: consumers
   static constexpr int kThreads = kWarpgroups * 128;
-  static constexpr int kConsumerThreads = 256;
+  static constexpr int kConsumerThreads = kConsumerWarpgroups * 128;
   // Registers per thread after setmaxnreg (multiples of 8). setmaxnreg only moves
   // registers the CTA got at launch (168 x 384 under __launch_bounds__(384, 1)), so
   // 128 x producer + 256 x consumer <= 64512 (a larger request blocks forever).
   // D <= 128 runs persistent (a loop over work tiles, hopper_kernel.cuh); its
   // producer keeps kWidenBatch 16-byte FP8 loads in flight per thread (4: 16
   // registers of codes), which needs 104 (at 88 it spilled 12-20 bytes); the
-  // consumers fit 200 (bf16 q with FP8 KV: 4 bytes spilled, outside the tile
+  // consumers fit 200 (bf16 q with FP8 KV: 12 bytes spilled, outside the KV-tile
   // loop). D 256's consumers need 224 for their 64 x 256 accumulator, so D 256
   // keeps one CTA per work tile, 56 + 224, and 2 loads in flight.
+  // Three consumer warpgroups (D 64, 16-bit KV): 512 threads get 128 registers at
+  // launch; the TMA-only producer keeps 32, the consumers 160 (ptxas: ~100 bytes
+  // spilled, consumers' outside the KV-tile loop; at 40 + 152 the consumers spill
+  // inside it).
   static constexpr bool kPersistent = kHeadDim_ <= 128;
-  static constexpr int kProducerRegs = kPersistent ? 104 : 56;
-  static constexpr int kConsumerRegs = kPersistent ? 200 : 224;
+  static constexpr int kProducerRegs = kConsumerWarpgroups == 3 ? 32 : kPersistent ? 104 : 56;
+  static constexpr int kConsumerRegs = kConsumerWarpgroups == 3 ? 160 : kPersistent ? 200 : 224;
   static constexpr int kWidenBatch = kPersistent ? 4 : 2;
-  static_assert(128 * kProducerRegs + 256 * kConsumerRegs <= 168 * 384, "setmaxnreg moves registers, never adds");
+  static constexpr int kLaunchRegs = (65536 / kThreads) / 8 * 8;  // per thread under __launch_bounds__(kThreads, 1)
+  static_assert(128 * kProducerRegs + kConsumerThreads * kConsumerRegs <= kLaunchRegs * kThreads,
+                "setmaxnreg moves registers, never adds");
 
   // ---- CuTe layouts: 128-byte-swizzled K-major tiles (rows of kHeadDim
   // elements) ----
@@ -88,11 +101,11 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   // warpgroups side by side along M, 64 rows each.
   using TiledMmaQK = decltype(cute::make_tiled_mma(
       cute::GMMA::ss_op_selector<MmaT, MmaT, float, cute::Shape<cute::_64, cute::Int<kBlockN>, cute::Int<kHeadDim>>>(),
-      cute::Layout<cute::Shape<cute::_2, cute::_1, cute::_1>>{}));
+      cute::Layout<cute::Shape<cute::Int<kConsumerWarpgroups>, cute::_1, cute::_1>>{}));
   using TiledMmaPV = decltype(cute::make_tiled_mma(
       cute::GMMA::rs_op_selector<MmaT, MmaT, float, cute::Shape<cute::_64, cute::Int<kHeadDim>, cute::Int<kBlockN>>,
                                  cute::GMMA::Major::K, cute::GMMA::Major::MN>(),
-      cute::Layout<cute::Shape<cute::_2, cute::_1, cute::_1>>{}));
+      cute::Layout<cute::Shape<cute::Int<kConsumerWarpgroups>, cute::_1, cute::_1>>{}));
 
   using Barriers = HopperBarriers<kKStages, kVStages>;
 
