@@ -15,7 +15,7 @@
 //     (intra-warpgroup overlap); optional ping-pong between two (KVATTN_HOPPER_PINGPONG=1).
 // k_descale and q_descale ride in the softmax scale, v_descale in the final
 // normalization (exact for per-(sequence, kv-head) descales). Measurements and what
-// limits it: docs/perf-notes.md, "Session 2", "Session 3" and "Session 5".
+// limits it: docs/perf-notes.md, "Session 2", "Session 3", "Session 5" and "Session 6".
 #pragma once
 #include <cutlass/arch/reg_reconfig.h>
 
