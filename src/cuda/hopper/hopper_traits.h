@@ -39,6 +39,8 @@ struct HopperShape {
   static constexpr int kKStages = kHeadDim <= 64 || (kHeadDim <= 128 && !kFp8Kv) ? 3 : 2;
   static constexpr int kVStages = kKStages;
   static constexpr int kRawBuffers = kFp8Kv ? (kHeadDim <= 128 ? 2 : 1) : 0;
+  // Steady KV slots wait for V(j-1) between issuing S(j) and P(j-1) V(j-1) (hopper_kernel.cuh).
+  static constexpr bool kLateVWait = kHeadDim == 128;
 };
 
 // How the KV cache stores elements: the q dtype, or FP8 (e4m3 / e5m2 picked at
@@ -49,6 +51,7 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   static constexpr int kHeadDim = kHeadDim_;
   static constexpr int kBlockM = Shape_::kBlockM, kBlockN = Shape_::kBlockN;
   static constexpr int kConsumerWarpgroups = Shape_::kConsumerWarpgroups;
+  static constexpr bool kLateVWait = Shape_::kLateVWait;
   static constexpr int kKStages = Shape_::kKStages, kVStages = Shape_::kVStages, kRawBuffers = Shape_::kRawBuffers;
   static constexpr bool kFp8Kv = kFp8Kv_;
   using QT = QT_;  // q and out as stored (__nv_bfloat16 or __half)
