@@ -24,9 +24,9 @@ struct RowMap {
   int pack;        // rows per query: 1 unpacked, Hq / Hkv packed
   int head0;       // query head of packed row 0 (unpacked: the tile's head)
 
-  __device__ __forceinline__ int query(int r) const { return pack == 1 ? m0 + r : (m0 + r) / pack; }
-  __device__ __forceinline__ int64_t token(int r) const { return token0 + query(r); }
-  __device__ __forceinline__ int head(int r) const { return pack == 1 ? head0 : head0 + (m0 + r) % pack; }
+  __host__ __device__ __forceinline__ int query(int r) const { return pack == 1 ? m0 + r : (m0 + r) / pack; }
+  __host__ __device__ __forceinline__ int64_t token(int r) const { return token0 + query(r); }
+  __host__ __device__ __forceinline__ int head(int r) const { return pack == 1 ? head0 : head0 + (m0 + r) % pack; }
 };
 
 // Whether row tile m_block of sequence b has rows for this kernel (see
