@@ -99,7 +99,7 @@ struct WorkWalk {
     while (m_idx < hp.m_blocks) {
       if (!loaded) {
         const int b = b0 + lane;
-        const bool rows = b < batch && hopper_sequence_has_rows(hp, block_m, b, hp.m_blocks - 1 - m_idx);
+        const bool rows = b < batch && prefill_sequence_has_rows(hp.p, block_m, b, hp.m_blocks - 1 - m_idx, hp.pack);
         hits = __ballot_sync(0xffffffffu, rows);
         loaded = true;
       }
