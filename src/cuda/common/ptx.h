@@ -68,6 +68,19 @@ __device__ __forceinline__ void sts128(uint32_t addr, uint4 v) {
   asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w));
 }
 
+// x, opaque to the optimizer: what is derived from it is computed where it is used,
+// not hoisted out of an enclosing loop and kept (or spilled) across it.
+__device__ __forceinline__ int recompute_here(int x) {
+  asm volatile("" : "+r"(x));
+  return x;
+}
+
+template <class T>
+__device__ __forceinline__ T* recompute_here(T* x) {
+  asm volatile("" : "+l"(x));
+  return x;
+}
+
 // ---- ldmatrix: four 8x8 tiles of 16-bit elements; lane i supplies the row address of
 // tile i / 8, row i % 8. ----
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {

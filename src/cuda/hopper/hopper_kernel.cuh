@@ -208,7 +208,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   cutlass::arch::warpgroup_reg_alloc<Traits::kConsumerRegs>();
   const int ctid = threadIdx.x - 128;  // over all consumer warpgroups
   const int cwg = wg - 1;              // consumer warpgroup: rows [64 cwg, 64 cwg + 64)
-  const int wtid = ctid % 128, lane = wtid % 32, warp = wtid / 32;
+  const int lane = ctid % 32, warp = ctid % 128 / 32;
   const uint32_t sq = sbase + Traits::kOffQ;
   float* const row_factor = reinterpret_cast<float*>(smem + Traits::kOffRowFactor);
 
@@ -220,7 +220,14 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   Tensor sK = make_tensor(make_smem_ptr(reinterpret_cast<MmaT*>(smem + Traits::kOffK)), typename Traits::SmemLayoutK{});
   Tensor sVt =
       make_tensor(make_smem_ptr(reinterpret_cast<MmaT*>(smem + Traits::kOffV)), typename Traits::SmemLayoutVt{});
-  Tensor tSrQ = thr_qk.partition_fragment_A(sQ);
+  // Q's WGMMA descriptors (one 64-bit value per 16-column block) are rebuilt at each
+  // use from an opaque base: hoisted, D 256's 16 of them held 32 registers across the
+  // KV-tile loop and pushed the FP8 consumers into local memory.
+  const auto q_frag = [&] {
+    Tensor q = make_tensor(make_smem_ptr(recompute_here(reinterpret_cast<MmaT*>(smem + Traits::kOffQ))),
+                           typename Traits::SmemLayoutQ{});
+    return thr_qk.partition_fragment_A(q);
+  };
   Tensor tSrK = thr_qk.partition_fragment_B(sK);
   Tensor tOrV = thr_pv.partition_fragment_B(sVt);
   Tensor tSrS = partition_fragment_C(mma_qk, Shape<Int<kBlockM>, Int<kBlockN>>{});
@@ -241,6 +248,9 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     const int tile_lo = tile.key_lo / kBlockN;
     const int n_tiles = tile.key_lo < tile.key_end ? (tile.key_end + kBlockN - 1) / kBlockN - tile_lo : 0;
 
+    // The Q and output addresses of this thread are recomputed per work tile: hoisted
+    // out of the persistent loop, ptxas kept them across it in local memory.
+    const int wtid = recompute_here(ctid % 128);
     warpgroup_sync(cwg);  // this warpgroup's previous output is out of its Q rows
     load_q_rows<Traits>(p, sq, row_factor, rows, rows_valid, cwg, wtid);
     fence_async_proxy();  // generic stores -> WGMMA reads
@@ -327,7 +337,10 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       consumer_wait(bars.k, k_state);
       if (j_lo > 0) consumer_wait(bars.v, v_state);
       turn_begin();
-      warpgroup_gemm_issue<true, false>(mma_qk, tSrQ, tSrK(_, _, _, k_state.index()), tSrS);
+      {
+        Tensor tSrQ_now = q_frag();
+        warpgroup_gemm_issue<true, false>(mma_qk, tSrQ_now, tSrK(_, _, _, k_state.index()), tSrS);
+      }
       turn_end();
       cute::warpgroup_wait<0>();
       settle(tSrS);
@@ -346,7 +359,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
         consumer_wait(bars.k, k_state);
         if constexpr (!Traits::kLateVWait) consumer_wait(bars.v, v_state);
         turn_begin();
-        warpgroup_gemm_issue<true, false>(mma_qk, tSrQ, tSrK(_, _, _, k_state.index()), tSrS);
+        Tensor tSrQ_now = q_frag();
+        warpgroup_gemm_issue<true, false>(mma_qk, tSrQ_now, tSrK(_, _, _, k_state.index()), tSrS);
         if constexpr (Traits::kLateVWait) consumer_wait(bars.v, v_state);
         warpgroup_gemm_issue<false, true>(mma_pv, tOrP, tOrV(_, _, _, v_state.index()), tOrO);
         turn_end();
@@ -386,7 +400,13 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       if (j > 0) skip_v();
     }
 
-    write_output<Traits>(p, tOrO, softmax, mult, p.v_descale.at(b, hk), sq, rows, rows_valid, cwg, wtid);
+    // The epilogue looks its tile up again (a few cached loads) instead of holding the
+    // tile's fields in registers across the KV-tile loop (D 256 FP8 spilled there).
+    PrefillTile out_tile;
+    RowMap out_rows;
+    next_tile(params, kBlockM, recompute_here(v), out_tile, out_rows);
+    write_output<Traits>(p, tOrO, softmax, mult, p.v_descale.at(out_tile.b, out_tile.h / p.group_size), sq, out_rows,
+                         out_tile.rows_valid, cwg, recompute_here(ctid % 128));
   };
   for_each_work<Traits::kPersistent>(params, kBlockM, consume);
   // Launched to overlap the decode family's kernels (hopper_launch.cuh), which

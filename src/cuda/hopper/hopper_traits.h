@@ -67,22 +67,24 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   static constexpr int kConsumerThreads = kConsumerWarpgroups * 128;
   // Registers per thread after setmaxnreg (multiples of 8). setmaxnreg only moves
   // registers the CTA got at launch (168 x 384 under __launch_bounds__(384, 1)), so
-  // 128 x producer + 256 x consumer <= 64512 (a larger request blocks forever).
+  // 128 x producer + consumer threads x consumer <= that (a larger request blocks
+  // forever); the consumers take what the producer leaves.
   // D <= 128 runs persistent (a loop over work tiles, hopper_kernel.cuh); its
   // producer keeps kWidenBatch 16-byte FP8 loads in flight per thread (4: 16
   // registers of codes), which needs 104 (at 88 it spilled 12-20 bytes); the
-  // consumers fit 200 (bf16 q with FP8 KV: 12 bytes spilled, outside the KV-tile
-  // loop). D 256's consumers need 224 for their 64 x 256 accumulator, so D 256
-  // keeps one CTA per work tile, 56 + 224, and 2 loads in flight.
+  // consumers get 200. D 256's consumers need more for their 64 x 256 accumulator,
+  // so D 256 keeps one CTA per work tile: a TMA-only producer (16-bit KV) runs in
+  // 32 and leaves 232 (no spill; at 56 + 224 ptxas spilled 28-40 bytes in the
+  // KV-tile loop); the FP8 producer widens 2 loads at a time in 56 (at 40 with one
+  // load in flight it no longer spills, but D 256 e4m3 ran 12% slower), leaving 224.
   // Three consumer warpgroups (D 64, 16-bit KV): 512 threads get 128 registers at
-  // launch; the TMA-only producer keeps 32, the consumers 160 (ptxas: ~100 bytes
-  // spilled, consumers' outside the KV-tile loop; at 40 + 152 the consumers spill
-  // inside it).
+  // launch; the TMA-only producer keeps 32, the consumers 160 (at 40 + 152 the
+  // consumers spill inside the KV-tile loop).
   static constexpr bool kPersistent = kHeadDim_ <= 128;
-  static constexpr int kProducerRegs = kConsumerWarpgroups == 3 ? 32 : kPersistent ? 104 : 56;
-  static constexpr int kConsumerRegs = kConsumerWarpgroups == 3 ? 160 : kPersistent ? 200 : 224;
+  static constexpr int kProducerRegs = kConsumerWarpgroups == 3 ? 32 : kPersistent ? 104 : kFp8Kv ? 56 : 32;
   static constexpr int kWidenBatch = kPersistent ? 4 : 2;
   static constexpr int kLaunchRegs = (65536 / kThreads) / 8 * 8;  // per thread under __launch_bounds__(kThreads, 1)
+  static constexpr int kConsumerRegs = (kLaunchRegs * kThreads - 128 * kProducerRegs) / kConsumerThreads / 8 * 8;
   static_assert(128 * kProducerRegs + kConsumerThreads * kConsumerRegs <= kLaunchRegs * kThreads,
                 "setmaxnreg moves registers, never adds");
 
