@@ -220,13 +220,13 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   Tensor sK = make_tensor(make_smem_ptr(reinterpret_cast<MmaT*>(smem + Traits::kOffK)), typename Traits::SmemLayoutK{});
   Tensor sVt =
       make_tensor(make_smem_ptr(reinterpret_cast<MmaT*>(smem + Traits::kOffV)), typename Traits::SmemLayoutVt{});
-  // Q's WGMMA descriptors (one 64-bit value per 16-column block) are rebuilt at each
-  // use from an opaque base: hoisted, D 256's 16 of them held 32 registers across the
-  // KV-tile loop and pushed the FP8 consumers into local memory.
+  // Q's WGMMA descriptors (one 64-bit value per 16-column block). kShortLiveRanges:
+  // rebuilt at each use from an opaque base (hoisted, D 256's 16 of them hold 32
+  // registers across the KV-tile loop).
   const auto q_frag = [&] {
-    Tensor q = make_tensor(make_smem_ptr(recompute_here(reinterpret_cast<MmaT*>(smem + Traits::kOffQ))),
-                           typename Traits::SmemLayoutQ{});
-    return thr_qk.partition_fragment_A(q);
+    MmaT* base = reinterpret_cast<MmaT*>(smem + Traits::kOffQ);
+    if constexpr (Traits::kShortLiveRanges) base = recompute_here(base);
+    return thr_qk.partition_fragment_A(make_tensor(make_smem_ptr(base), typename Traits::SmemLayoutQ{}));
   };
   Tensor tSrK = thr_qk.partition_fragment_B(sK);
   Tensor tOrV = thr_pv.partition_fragment_B(sVt);
@@ -248,9 +248,10 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     const int tile_lo = tile.key_lo / kBlockN;
     const int n_tiles = tile.key_lo < tile.key_end ? (tile.key_end + kBlockN - 1) / kBlockN - tile_lo : 0;
 
-    // The Q and output addresses of this thread are recomputed per work tile: hoisted
-    // out of the persistent loop, ptxas kept them across it in local memory.
-    const int wtid = recompute_here(ctid % 128);
+    // Two consumer warpgroups: this thread's Q and output addresses are recomputed per
+    // work tile (hoisted out of the persistent loop, the bf16-q FP8 D 128 kernel kept
+    // them in local memory; with three warpgroups the recomputation measured 2% slower).
+    const int wtid = Traits::kConsumerWarpgroups == 2 ? recompute_here(ctid % 128) : ctid % 128;
     warpgroup_sync(cwg);  // this warpgroup's previous output is out of its Q rows
     load_q_rows<Traits>(p, sq, row_factor, rows, rows_valid, cwg, wtid);
     fence_async_proxy();  // generic stores -> WGMMA reads
@@ -400,13 +401,17 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       if (j > 0) skip_v();
     }
 
-    // The epilogue looks its tile up again (a few cached loads) instead of holding the
-    // tile's fields in registers across the KV-tile loop (D 256 FP8 spilled there).
-    PrefillTile out_tile;
-    RowMap out_rows;
-    next_tile(params, kBlockM, recompute_here(v), out_tile, out_rows);
-    write_output<Traits>(p, tOrO, softmax, mult, p.v_descale.at(out_tile.b, out_tile.h / p.group_size), sq, out_rows,
-                         out_tile.rows_valid, cwg, recompute_here(ctid % 128));
+    if constexpr (Traits::kShortLiveRanges) {
+      // The epilogue looks its tile up again (a few cached loads) instead of holding the
+      // tile's fields in registers across the KV-tile loop.
+      PrefillTile out_tile;
+      RowMap out_rows;
+      next_tile(params, kBlockM, recompute_here(v), out_tile, out_rows);
+      write_output<Traits>(p, tOrO, softmax, mult, p.v_descale.at(out_tile.b, out_tile.h / p.group_size), sq,
+                           out_rows, out_tile.rows_valid, cwg, recompute_here(ctid % 128));
+    } else {
+      write_output<Traits>(p, tOrO, softmax, mult, p.v_descale.at(b, hk), sq, rows, rows_valid, cwg, wtid);
+    }
   };
   for_each_work<Traits::kPersistent>(params, kBlockM, consume);
   // Launched to overlap the decode family's kernels (hopper_launch.cuh), which

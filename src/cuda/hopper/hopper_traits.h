@@ -73,15 +73,19 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   // producer keeps kWidenBatch 16-byte FP8 loads in flight per thread (4: 16
   // registers of codes), which needs 104 (at 88 it spilled 12-20 bytes); the
   // consumers get 200. D 256's consumers need more for their 64 x 256 accumulator,
-  // so D 256 keeps one CTA per work tile: a TMA-only producer (16-bit KV) runs in
-  // 32 and leaves 232 (no spill; at 56 + 224 ptxas spilled 28-40 bytes in the
-  // KV-tile loop); the FP8 producer widens 2 loads at a time in 56 (at 40 with one
-  // load in flight it no longer spills, but D 256 e4m3 ran 12% slower), leaving 224.
+  // so D 256 keeps one CTA per work tile, 56 + 224 (the FP8 producer widens 2 loads
+  // at a time; 40 + 232 with one load in flight ran D 256 e4m3 12% slower, and a
+  // 32-register 16-bit producer with 232-register consumers 2-3% slower); its
+  // consumers fit 224 only with kShortLiveRanges.
   // Three consumer warpgroups (D 64, 16-bit KV): 512 threads get 128 registers at
   // launch; the TMA-only producer keeps 32, the consumers 160 (at 40 + 152 the
   // consumers spill inside the KV-tile loop).
   static constexpr bool kPersistent = kHeadDim_ <= 128;
-  static constexpr int kProducerRegs = kConsumerWarpgroups == 3 ? 32 : kPersistent ? 104 : kFp8Kv ? 56 : 32;
+  // D 256 consumers rebuild Q's WGMMA descriptors at each use and look their tile up
+  // again for the epilogue, so neither is held across the KV-tile loop (held, they
+  // spilled 28-68 bytes there; at D 128 the rebuild measured 1-2% slower).
+  static constexpr bool kShortLiveRanges = kHeadDim_ == 256;
+  static constexpr int kProducerRegs = kConsumerWarpgroups == 3 ? 32 : kPersistent ? 104 : 56;
   static constexpr int kWidenBatch = kPersistent ? 4 : 2;
   static constexpr int kLaunchRegs = (65536 / kThreads) / 8 * 8;  // per thread under __launch_bounds__(kThreads, 1)
   static constexpr int kConsumerRegs = (kLaunchRegs * kThreads - 128 * kProducerRegs) / kConsumerThreads / 8 * 8;
