@@ -208,7 +208,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   cutlass::arch::warpgroup_reg_alloc<Traits::kConsumerRegs>();
   const int ctid = threadIdx.x - 128;  // over all consumer warpgroups
   const int cwg = wg - 1;              // consumer warpgroup: rows [64 cwg, 64 cwg + 64)
-  const int lane = ctid % 32, warp = ctid % 128 / 32;
+  const int wtid = ctid % 128, lane = wtid % 32, warp = wtid / 32;
   const uint32_t sq = sbase + Traits::kOffQ;
   float* const row_factor = reinterpret_cast<float*>(smem + Traits::kOffRowFactor);
 
@@ -220,14 +220,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   Tensor sK = make_tensor(make_smem_ptr(reinterpret_cast<MmaT*>(smem + Traits::kOffK)), typename Traits::SmemLayoutK{});
   Tensor sVt =
       make_tensor(make_smem_ptr(reinterpret_cast<MmaT*>(smem + Traits::kOffV)), typename Traits::SmemLayoutVt{});
-  // Q's WGMMA descriptors (one 64-bit value per 16-column block). kShortLiveRanges:
-  // rebuilt at each use from an opaque base (hoisted, D 256's 16 of them hold 32
-  // registers across the KV-tile loop).
-  const auto q_frag = [&] {
-    MmaT* base = reinterpret_cast<MmaT*>(smem + Traits::kOffQ);
-    if constexpr (Traits::kShortLiveRanges) base = recompute_here(base);
-    return thr_qk.partition_fragment_A(make_tensor(make_smem_ptr(base), typename Traits::SmemLayoutQ{}));
-  };
+  Tensor tSrQ = thr_qk.partition_fragment_A(sQ);
   Tensor tSrK = thr_qk.partition_fragment_B(sK);
   Tensor tOrV = thr_pv.partition_fragment_B(sVt);
   Tensor tSrS = partition_fragment_C(mma_qk, Shape<Int<kBlockM>, Int<kBlockN>>{});
@@ -248,12 +241,11 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     const int tile_lo = tile.key_lo / kBlockN;
     const int n_tiles = tile.key_lo < tile.key_end ? (tile.key_end + kBlockN - 1) / kBlockN - tile_lo : 0;
 
-    // Two consumer warpgroups: this thread's Q and output addresses are recomputed per
-    // work tile (hoisted out of the persistent loop, the bf16-q FP8 D 128 kernel kept
-    // them in local memory; with three warpgroups the recomputation measured 2% slower).
-    const int wtid = Traits::kConsumerWarpgroups == 2 ? recompute_here(ctid % 128) : ctid % 128;
+    // kRecomputeThreadAddresses: this thread's Q and output addresses are recomputed
+    // per work tile instead of being kept across the persistent loop.
+    const int tw = Traits::kRecomputeThreadAddresses ? recompute_here(wtid) : wtid;
     warpgroup_sync(cwg);  // this warpgroup's previous output is out of its Q rows
-    load_q_rows<Traits>(p, sq, row_factor, rows, rows_valid, cwg, wtid);
+    load_q_rows<Traits>(p, sq, row_factor, rows, rows_valid, cwg, tw);
     fence_async_proxy();  // generic stores -> WGMMA reads
     warpgroup_sync(cwg);
     clear(tOrO);
@@ -292,6 +284,18 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     const auto to_p = [&] {
 #pragma unroll
       for (int k = 0; k < size(tSrS); ++k) tOrP(k) = static_cast<MmaT>(tSrS(k));
+    };
+
+    // S = Q K(stage)^T. kShortLiveRanges: Q's WGMMA descriptors (one 64-bit value per
+    // 16 columns) are rebuilt at each use from an opaque base, not held across the loop.
+    const auto issue_qk = [&](int stage) {
+      if constexpr (Traits::kShortLiveRanges) {
+        Tensor q = thr_qk.partition_fragment_A(make_tensor(
+            make_smem_ptr(recompute_here(reinterpret_cast<MmaT*>(smem + Traits::kOffQ))), typename Traits::SmemLayoutQ{}));
+        warpgroup_gemm_issue<true, false>(mma_qk, q, tSrK(_, _, _, stage), tSrS);
+      } else {
+        warpgroup_gemm_issue<true, false>(mma_qk, tSrQ, tSrK(_, _, _, stage), tSrS);
+      }
     };
 
     // One slot per KV tile plus one. Slot j issues S(j) = Q K(j)^T and O += P(j-1) V(j-1)
@@ -338,10 +342,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       consumer_wait(bars.k, k_state);
       if (j_lo > 0) consumer_wait(bars.v, v_state);
       turn_begin();
-      {
-        Tensor tSrQ_now = q_frag();
-        warpgroup_gemm_issue<true, false>(mma_qk, tSrQ_now, tSrK(_, _, _, k_state.index()), tSrS);
-      }
+      issue_qk(k_state.index());
       turn_end();
       cute::warpgroup_wait<0>();
       settle(tSrS);
@@ -360,8 +361,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
         consumer_wait(bars.k, k_state);
         if constexpr (!Traits::kLateVWait) consumer_wait(bars.v, v_state);
         turn_begin();
-        Tensor tSrQ_now = q_frag();
-        warpgroup_gemm_issue<true, false>(mma_qk, tSrQ_now, tSrK(_, _, _, k_state.index()), tSrS);
+        issue_qk(k_state.index());
         if constexpr (Traits::kLateVWait) consumer_wait(bars.v, v_state);
         warpgroup_gemm_issue<false, true>(mma_pv, tOrP, tOrV(_, _, _, v_state.index()), tOrO);
         turn_end();
@@ -408,9 +408,9 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       RowMap out_rows;
       next_tile(params, kBlockM, recompute_here(v), out_tile, out_rows);
       write_output<Traits>(p, tOrO, softmax, mult, p.v_descale.at(out_tile.b, out_tile.h / p.group_size), sq,
-                           out_rows, out_tile.rows_valid, cwg, recompute_here(ctid % 128));
+                           out_rows, out_tile.rows_valid, cwg, recompute_here(wtid));
     } else {
-      write_output<Traits>(p, tOrO, softmax, mult, p.v_descale.at(b, hk), sq, rows, rows_valid, cwg, wtid);
+      write_output<Traits>(p, tOrO, softmax, mult, p.v_descale.at(b, hk), sq, rows, rows_valid, cwg, tw);
     }
   };
   for_each_work<Traits::kPersistent>(params, kBlockM, consume);

@@ -103,9 +103,10 @@ struct Producer {
   __device__ __forceinline__ void gather_raw(uint32_t dst, RowOffset off, int t = -1) const {
     constexpr int kChunks = kD / 16;
     constexpr int kRowsPerPass = kThreads / kChunks;
-    // Recomputed per call: the boundary tile's gather sits in the tile loop, and its
-    // hoisted row indices pushed the FP8 D 256 producer (56 registers) into local memory.
-    const uint32_t me = static_cast<uint32_t>(recompute_here(t < 0 ? tid : t));
+    // kShortLiveRanges: recomputed per call (the boundary tile's gather sits in the tile
+    // loop; its hoisted row indices pushed the 56-register D 256 producer into local memory).
+    const int who = t < 0 ? tid : t;
+    const uint32_t me = static_cast<uint32_t>(Traits::kShortLiveRanges ? recompute_here(who) : who);
     const uint32_t c = me % kChunks, r0 = me / kChunks;
     const uint8_t* src = static_cast<const uint8_t*>(kIsV ? p.v : p.k);
     const uint8_t* src_col = src + c * 16;

@@ -83,8 +83,13 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   static constexpr bool kPersistent = kHeadDim_ <= 128;
   // D 256 consumers rebuild Q's WGMMA descriptors at each use and look their tile up
   // again for the epilogue, so neither is held across the KV-tile loop (held, they
-  // spilled 28-68 bytes there; at D 128 the rebuild measured 1-2% slower).
+  // spilled 28-68 bytes there).
   static constexpr bool kShortLiveRanges = kHeadDim_ == 256;
+  // bf16 q with FP8 KV at D 128: the consumers recompute their Q / output addresses per
+  // work tile (kept across the persistent loop, ptxas put them in local memory; with
+  // the recomputation the D 128 and D 64 16-bit kernels, which do not need it, ran ~2%
+  // slower by minimum time). Every other D <= 128 kernel compiles as before it.
+  static constexpr bool kRecomputeThreadAddresses = kHeadDim_ == 128 && kQToHalf;
   static constexpr int kProducerRegs = kConsumerWarpgroups == 3 ? 32 : kPersistent ? 104 : 56;
   static constexpr int kWidenBatch = kPersistent ? 4 : 2;
   static constexpr int kLaunchRegs = (65536 / kThreads) / 8 * 8;  // per thread under __launch_bounds__(kThreads, 1)
