@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/problem.h"
 #include "cuda/hopper/hopper_pack.h"
@@ -126,6 +128,15 @@ TEST(HopperTma, BoxPolicy) {
   for (int page : {1, 7, 12, 48}) {  // not a multiple of 8 rows, or neither divides the tile
     p.page_size = page;
     EXPECT_EQ(tma_box_rows(p, 128, 1), 0) << page;
+  }
+  // D 256 16-bit KV has 80-key tiles: pages of 16 (5 boxes) or a multiple of 80 rows
+  // take TMA; 32 or 64 rows per page would leave a tile's last box half outside it.
+  AttentionProblem w = aligned_problem(256, DType::kBFloat16, DType::kBFloat16);
+  w.num_blocks = 64;
+  for (const auto& [page, box] : std::vector<std::pair<int, int>>{{16, 16}, {32, 0}, {64, 0}, {80, 80}, {160, 80}}) {
+    w.page_size = page;
+    w.k_stride_block = w.v_stride_block = int64_t{page} * w.k_stride_token;
+    EXPECT_EQ(tma_box_rows(w, 80, -1), box) << page;
   }
   // FP8 D 64: 16-row pages carry 1 KB per page (TMA); 8-row pages 512 bytes,
   // the gather unless forced.

@@ -53,10 +53,12 @@ TEST(HopperLayout, SwizzledOffsetsMatchCuTe) {
   check_layouts<128, __nv_bfloat16, false>();
   check_layouts<128, __nv_bfloat16, true>();
   check_layouts<256, __half, true>();
+  check_layouts<256, __nv_bfloat16, false>();  // 80-key K/V tiles
 }
 
 TEST(HopperLayout, SharedMemoryFitsAnH100) {
   EXPECT_LE((HopperTraits<256, __nv_bfloat16, true>::kSmemBytes), 227 * 1024);
+  EXPECT_LE((HopperTraits<256, __nv_bfloat16, false>::kSmemBytes), 227 * 1024);
   EXPECT_LE((HopperTraits<128, __nv_bfloat16, true>::kSmemBytes), 227 * 1024);
 }
 

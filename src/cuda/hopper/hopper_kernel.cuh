@@ -17,6 +17,7 @@
 // normalization (exact for per-(sequence, kv-head) descales). Measurements and what
 // limits it: docs/perf-notes.md, "Session 2", "Session 3", "Session 5" and "Session 6".
 #pragma once
+#include "cuda/hopper/hopper_cute_config.h"  // first: configures CuTe
 #include <cutlass/arch/reg_reconfig.h>
 
 #include <cstdint>

@@ -1,6 +1,7 @@
 // Host side of the Hopper prefill kernel: grid, shared-memory opt-in, launch.
 // Included only by the hopper_d<D>.cu translation units.
 #pragma once
+#include "cuda/hopper/hopper_cute_config.h"  // first: configures CuTe
 #include <algorithm>
 #include <climits>
 #include <atomic>

@@ -3,6 +3,7 @@
 // WGMMAs, and the byte map of shared memory. See hopper_kernel.cuh for the
 // roles of the three warpgroups.
 #pragma once
+#include "cuda/hopper/hopper_cute_config.h"  // first: configures CuTe
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cutlass/numeric_types.h>
@@ -35,7 +36,7 @@ template <int kHeadDim, bool kFp8Kv>
 struct HopperShape {
   static constexpr int kConsumerWarpgroups = kHeadDim <= 64 && !kFp8Kv ? 3 : 2;
   static constexpr int kBlockM = 64 * kConsumerWarpgroups;
-  static constexpr int kBlockN = kHeadDim <= 128 ? 128 : 64;
+  static constexpr int kBlockN = kHeadDim <= 128 ? 128 : kFp8Kv ? 64 : 80;
   static constexpr int kKStages = kHeadDim <= 64 || (kHeadDim <= 128 && !kFp8Kv) ? 3 : 2;
   static constexpr int kVStages = kKStages;
   static constexpr int kRawBuffers = kFp8Kv ? (kHeadDim <= 128 ? 2 : 1) : 0;
@@ -120,6 +121,9 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
       cute::GMMA::rs_op_selector<MmaT, MmaT, float, cute::Shape<cute::_64, cute::Int<kHeadDim>, cute::Int<kBlockN>>,
                                  cute::GMMA::Major::K, cute::GMMA::Major::MN>(),
       cute::Layout<cute::Shape<cute::Int<kConsumerWarpgroups>, cute::_1, cute::_1>>{}));
+
+  static_assert(cute::size<1>(typename TiledMmaQK::AtomShape_MNK{}) == kBlockN,
+                "one Q K^T GMMA spans the KV tile (hopper_cute_config.h must come before CuTe)");
 
   using Barriers = HopperBarriers<kKStages, kVStages>;
 
