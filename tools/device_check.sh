@@ -95,7 +95,7 @@ rm -f "$OUT"/{summary.txt,build.log,ptxas.log,tests.log,bench.json,bench.log,sas
 export COMPARE="${COMPARE:-1}" COMPARE_ARGS="${COMPARE_ARGS:-}" COMPARE_TIMEOUT_S="${COMPARE_TIMEOUT_S:-120}"
 python_cap=150
 [ "$COMPARE" = 1 ] && python_cap=$((python_cap + COMPARE_TIMEOUT_S))
-declare -A default_cap=([build]=360 [cpp]=240 [sanitize]=180 [python]=$python_cap [bench]=120 [sass]=60)
+declare -A default_cap=([build]=360 [cpp]=360 [sanitize]=180 [python]=$python_cap [bench]=120 [sass]=60)
 
 # Files this run leaves in $OUT before compare.py's (at most 8 come back): summary.txt and
 # details.tar.gz, build.log + ptxas.log, tests.log, bench.json + bench.log, sass_summary.txt.
