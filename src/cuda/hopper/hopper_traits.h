@@ -20,8 +20,9 @@ namespace cuda {
 namespace hopper {
 
 // Tile per head dim: 128 query rows (two consumer warpgroups x 64, the WGMMA
-// M) and KV tiles of kBlockN keys (D 256: 64). Stage counts of the K and V rings
-// fill the 227 KB: with a third stage the producer's copies have two consumer
+// M) and KV tiles of kBlockN keys (D 256: 80 with 16-bit KV, FA3's shape, 3%
+// faster than 64 on an H100; 64 with FP8, whose staging tiles leave no room).
+// Stage counts of the K and V rings fill the 227 KB: with a third stage the producer's copies have two consumer
 // slots to land instead of one (V is the tighter ring: a V stage frees a slot
 // later than a K stage). FP8 KV also needs packed staging tiles for K and V:
 // two of each (the producer widens one while TMA fills the next) where they fit.
@@ -31,7 +32,8 @@ namespace hopper {
 // the exponentials cost as much as the GEMMs, and a third warpgroup has GEMMs to issue
 // while two run their softmax (bf16 prefill_d64 372 -> 438 TFLOP/s on an H100). FP8
 // keeps two: 512 threads leave the producer 32 registers, and its widening then spills
-// (~1.1 KB of local loads per thread, measured by ptxas).
+// (~1.1 KB of local loads per thread, measured by ptxas); at 48 + 152 registers it
+// spilled 142-162 bytes and ran only 2-3% faster (docs/perf-notes.md, session 8).
 template <int kHeadDim, bool kFp8Kv>
 struct HopperShape {
   static constexpr int kConsumerWarpgroups = kHeadDim <= 64 && !kFp8Kv ? 3 : 2;
