@@ -9,7 +9,8 @@
 #   VARIANTS="old@.ab-base: new:" ...   (name@dir: build the source tree in dir, e.g. an
 #   untracked `git archive HEAD | tar -x -C .ab-base` copy, to A/B against a commit)
 # Env: VARIANTS (space-separated name[@srcdir]:flags, flags joined by ','), WORKLOADS, KV (bench --kv-dtype list),
-#      ROUNDS (2), REPS (20), BENCH_EXTRA (more kvattn-bench flags, e.g. --no-check), OUT.
+#      ROUNDS (2), REPS (20), BENCH_EXTRA (more kvattn-bench flags, e.g. --no-check, --page-size 64),
+#      CEILINGS (1: measure copy / GEMM ceilings once before the rounds), OUT.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root" || exit 2
@@ -37,6 +38,12 @@ for v in $VARIANTS; do
   echo "$name [$flags]: $(grep -c 'bytes spill' "$OUT/build-$name.log") spill lines, nonzero: $(grep -E '[1-9][0-9]* bytes spill stores' "$OUT/build-$name.log" | sort | uniq -c | tr -s ' ' | paste -sd ';')" |
     tee -a "$OUT/variants.txt"
 done
+# Ceilings once per call (copy, cuBLAS GEMM rates), so the rounds' TFLOP/s can be read as
+# a share of the same call's GEMM rate. CEILINGS=0 skips them.
+if [ "${CEILINGS:-1}" = 1 ]; then
+  "build-var-${names[0]}/bench/kvattn-bench" --workload decode_128_ctx4k --kv-dtype bf16 --reps 1 --no-check 2>&1 |
+    grep -E "^ceiling" | tee -a "$OUT/variants.txt"
+fi
 for round in $(seq 1 "$ROUNDS"); do
   for name in "${names[@]}"; do
     echo "== round $round: $name"
