@@ -22,10 +22,11 @@ namespace hopper {
 // Tile per head dim: 128 query rows (two consumer warpgroups x 64, the WGMMA
 // M) and KV tiles of kBlockN keys (D 256: 80 with 16-bit KV, FA3's shape, 3%
 // faster than 64 on an H100; 64 with FP8, whose staging tiles leave no room).
-// Stage counts of the K and V rings fill the 227 KB: with a third stage the producer's copies have two consumer
-// slots to land instead of one (V is the tighter ring: a V stage frees a slot
-// later than a K stage). FP8 KV also needs packed staging tiles for K and V:
-// two of each (the producer widens one while TMA fills the next) where they fit.
+// Stage counts of the K and V rings fill the 227 KB: with a third stage the
+// producer's copies have two consumer slots to land instead of one (V is the
+// tighter ring: a V stage frees a slot later than a K stage). FP8 KV also needs
+// packed staging tiles for K and V: two of each (the producer widens one while
+// TMA fills the next) where they fit.
 //   16-bit: D <= 128 3 + 3 stages, D 256 2 + 2;
 //   FP8: D 64 3 + 3 and two staging pairs, D 128 2 + 2 and two, D 256 2 + 2 and one.
 // D 64 with 16-bit KV: 192 rows, three consumer warpgroups (FA3's D 64 shape): at D 64
