@@ -215,6 +215,24 @@ TEST(GpuAttentionMatrix, PageSizes) {
   });
 }
 
+// Pages that neither divide nor are multiples of a Hopper KV tile (128 keys; 80 for
+// D 256 with 16-bit KV): the Hopper producer loads them with TMA boxes of
+// gcd(page, tile) rows, so every tile spans page boundaries at odd offsets.
+TEST(GpuAttentionMatrix, PagesThatDoNotDivideTheTile) {
+  KVT_REQUIRE_GPU();
+  const int pages[] = {24, 32, 48, 64, 96, 160};
+  const int dims[] = {64, 128, 256};
+  run_gpu_attention_cases(case_count(18, 6), [&](int i, Rng& rng) {
+    CaseSpace s = gpu_space();
+    s.page_sizes = {pages[i % 6]};
+    s.head_dims = {dims[(i / 2) % 3]};
+    s.paged = {true};
+    s.kv_dtypes = {i % 2 == 0 ? DType::kFloat32 : DType::kFloat8E4M3};
+    s.max_kv_len = 700;
+    return sample_case(s, rng);
+  });
+}
+
 TEST(GpuAttentionMatrix, CausalAndWindows) {
   KVT_REQUIRE_GPU();
   const std::pair<int, int> windows[] = {{-1, 127}, {127, -1}, {64, 64}, {-1, -1}};

@@ -125,15 +125,24 @@ TEST(HopperTma, BoxPolicy) {
   p.page_size = 256;  // pages larger than a tile: one box of a tile's rows
   p.k_stride_block = p.v_stride_block = int64_t{256} * p.k_stride_token;
   EXPECT_EQ(tma_box_rows(p, 128, -1), 128);
-  for (int page : {1, 7, 12, 48}) {  // not a multiple of 8 rows, or neither divides the tile
+  for (int page : {1, 7, 12, 20}) {  // gcd(page, tile) not a multiple of 8 rows
     p.page_size = page;
     EXPECT_EQ(tma_box_rows(p, 128, 1), 0) << page;
   }
-  // D 256 16-bit KV has 80-key tiles: pages of 16 (5 boxes) or a multiple of 80 rows
-  // take TMA; 32 or 64 rows per page would leave a tile's last box half outside it.
+  // Pages that neither divide the tile nor are multiples of it: boxes of gcd(page, tile)
+  // rows, so no box crosses a page or a tile.
+  for (const auto& [page, box] :
+       std::vector<std::pair<int, int>>{{24, 8}, {48, 16}, {96, 32}, {160, 32}, {192, 64}, {200, 8}}) {
+    p.page_size = page;
+    p.k_stride_block = p.v_stride_block = int64_t{page} * p.k_stride_token;
+    EXPECT_EQ(tma_box_rows(p, 128, -1), box) << page;
+  }
+  // D 256 16-bit KV has 80-key tiles: 16-row boxes for pages of 16, 32, 64, 128 rows
+  // (five per tile and 64-column atom), one 80-row box for pages of 80 or 160.
   AttentionProblem w = aligned_problem(256, DType::kBFloat16, DType::kBFloat16);
   w.num_blocks = 64;
-  for (const auto& [page, box] : std::vector<std::pair<int, int>>{{16, 16}, {32, 0}, {64, 0}, {80, 80}, {160, 80}}) {
+  for (const auto& [page, box] : std::vector<std::pair<int, int>>{
+           {16, 16}, {32, 16}, {48, 16}, {64, 16}, {80, 80}, {128, 16}, {160, 80}, {256, 16}, {8, 8}, {12, 0}}) {
     w.page_size = page;
     w.k_stride_block = w.v_stride_block = int64_t{page} * w.k_stride_token;
     EXPECT_EQ(tma_box_rows(w, 80, -1), box) << page;
@@ -145,6 +154,10 @@ TEST(HopperTma, BoxPolicy) {
   EXPECT_EQ(tma_box_rows(f, 128, -1), 16);
   f.page_size = 8;
   f.k_stride_block = f.v_stride_block = int64_t{8} * f.k_stride_token;
+  EXPECT_EQ(tma_box_rows(f, 128, -1), 0);
+  EXPECT_EQ(tma_box_rows(f, 128, 1), 8);
+  f.page_size = 24;  // gcd 8: 512-byte boxes, the gather unless forced
+  f.k_stride_block = f.v_stride_block = int64_t{24} * f.k_stride_token;
   EXPECT_EQ(tma_box_rows(f, 128, -1), 0);
   EXPECT_EQ(tma_box_rows(f, 128, 1), 8);
   // Strides TMA cannot express (not a multiple of 16 bytes), contiguous KV, no blocks.

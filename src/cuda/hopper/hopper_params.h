@@ -10,8 +10,8 @@ namespace cuda {
 namespace hopper {
 
 // How the producer brings K/V tiles in. With tma, every tile that lies inside
-// the sequence arrives as TMA boxes of box_rows cache rows (one per page, or a
-// tile's worth of a large page), straight into the swizzled stage (16-bit KV) or
+// the sequence arrives as TMA boxes of box_rows = gcd(page, tile) cache rows (one
+// per page when pages divide the tile), straight into the swizzled stage (16-bit KV) or
 // the FP8 staging tile; the one tile that crosses kv_len is gathered with
 // zero-filling cp.async (rows past kv_len must be zeros, not whatever the
 // page's unused slots hold: 0 * NaN would poison P V). Without tma (contiguous

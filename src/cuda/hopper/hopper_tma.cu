@@ -5,6 +5,7 @@
 #include "cuda/hopper/hopper_tma.h"
 
 #include <cstdint>
+#include <numeric>
 
 #if defined(KVATTN_HAVE_HOPPER_KERNELS)
 #include <cuda.h>
@@ -18,7 +19,13 @@ namespace hopper {
 int tma_box_rows(const AttentionProblem& p, int block_n, int env) {
   if (!p.paged || env == 0) return 0;
   const int page = p.page_size;
-  if (page <= 0 || page % 8 != 0 || !(block_n % page == 0 || page % block_n == 0)) return 0;
+  // Boxes of gcd(page, tile) rows: none crosses a page or a tile (tiles start at
+  // multiples of block_n, pages at multiples of page), e.g. a 64-row page and an
+  // 80-key tile take 16-row boxes. Multiples of 8 rows keep every box on a whole
+  // 128-byte swizzle period (1 KB) of the stage.
+  if (page <= 0 || block_n <= 0) return 0;
+  const int box_rows = std::gcd(page, block_n);
+  if (box_rows % 8 != 0) return 0;
   // Coordinates are int32; a box row is at most 256 elements.
   if (p.num_blocks <= 0 || p.num_blocks > INT32_MAX || p.head_dim > 256) return 0;
   const bool fp8 = p.kv_dtype == DType::kFloat8E4M3 || p.kv_dtype == DType::kFloat8E5M2;
@@ -27,8 +34,7 @@ int tma_box_rows(const AttentionProblem& p, int block_n, int env) {
   for (const int64_t s : {p.k_stride_token, p.k_stride_head, p.k_stride_block, p.v_stride_token, p.v_stride_head,
                           p.v_stride_block})
     if (s <= 0 || (s * elem) % 16 != 0 || s * elem >= (int64_t{1} << 40)) return 0;
-  const int box_rows = page < block_n ? page : block_n;
-  // Default: TMA when a page's rows of a tile carry at least 1 KB. Measured on an
+  // Default: TMA when a box carries at least 1 KB. Measured on an
   // H200 against the cp.async gather (TFLOP/s, prefill_4x8k unless named): bf16
   // 16-row pages 535 vs 412, 128-row pages 586 vs 420; e4m3 16-row pages 358 vs
   // 351, d256 395 vs 345; D 64 e4m3 (1 KB per page) 261 vs 294 while the FP8
