@@ -160,6 +160,32 @@ TEST(HopperTma, BoxPolicy) {
   f.k_stride_block = f.v_stride_block = int64_t{24} * f.k_stride_token;
   EXPECT_EQ(tma_box_rows(f, 128, -1), 0);
   EXPECT_EQ(tma_box_rows(f, 128, 1), 8);
+  // 16-bit KV with D > 64 counts the cache in 8-row groups: block strides of whole
+  // groups load by TMA (K and V in one allocation, blocks interleaved: 2 x page rows
+  // per block), others are gathered; FP8 and D 64 address rows directly.
+  using kvattn::cuda::hopper::row_groups_per_block;
+  AttentionProblem g = aligned_problem(128, DType::kBFloat16, DType::kBFloat16);
+  g.num_blocks = 64;
+  EXPECT_EQ(row_groups_per_block(g, g.k_stride_block, g.k_stride_token), 2);  // 16-row pages
+  g.k_stride_block = g.v_stride_block = 2 * 16 * g.k_stride_token;           // K, V interleaved per block
+  EXPECT_EQ(row_groups_per_block(g, g.k_stride_block, g.k_stride_token), 4);
+  EXPECT_EQ(tma_box_rows(g, 128, -1), 16);
+  g.v_stride_block = 20 * g.v_stride_token;  // 2.5 groups
+  EXPECT_EQ(row_groups_per_block(g, g.v_stride_block, g.v_stride_token), 0);
+  EXPECT_EQ(tma_box_rows(g, 128, 1), 0);
+  g.v_stride_block = 8 * g.v_stride_token;  // one group: a 16-row page would overlap the next block
+  EXPECT_EQ(row_groups_per_block(g, g.v_stride_block, g.v_stride_token), 0);
+  g.v_stride_block = int64_t{1} << 33;  // 2^20 groups per block
+  g.v_stride_token = 1 << 10;
+  EXPECT_EQ(row_groups_per_block(g, g.v_stride_block, g.v_stride_token), 1 << 20);
+  g.num_blocks = 4096;  // group index past int32
+  EXPECT_EQ(row_groups_per_block(g, g.v_stride_block, g.v_stride_token), 0);
+  for (const int d : {64, 128}) {  // FP8 (any D) and 16-bit D 64 need no groups
+    AttentionProblem h = aligned_problem(d, DType::kBFloat16, d == 64 ? DType::kBFloat16 : DType::kFloat8E4M3);
+    h.num_blocks = 64;
+    h.k_stride_block = h.v_stride_block = 20 * h.k_stride_token;  // blocks overlap half a group: 16-row pages fit
+    EXPECT_EQ(tma_box_rows(h, 128, 1), 16) << d;
+  }
   // Strides TMA cannot express (not a multiple of 16 bytes), contiguous KV, no blocks.
   AttentionProblem q = aligned_problem(128, DType::kBFloat16, DType::kFloat8E4M3);
   q.num_blocks = 64;

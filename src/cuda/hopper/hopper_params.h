@@ -17,9 +17,14 @@ namespace hopper {
 // page's unused slots hold: 0 * NaN would poison P V). Without tma (contiguous
 // KV, page sizes TMA cannot tile, strides it cannot express) every tile is gathered.
 struct HopperKvLoad {
-  CUtensorMap k_map, v_map;  // dims (d, row in page, kv head, block), innermost first
+  // FP8 and D 64: dims (d, row in page, kv head, block), innermost first. 16-bit D > 64: (64 columns,
+  // row in an 8-row group, 64-column slice, 8-row group, kv head), a box being a page's
+  // rows of a tile in the stage's order (hopper_traits.h); the groups of block b are
+  // b * groups + row / 8 (groups = the block stride in 8-row groups).
+  CUtensorMap k_map, v_map;
   bool tma = false;
   int box_rows = 0;
+  int k_groups = 0, v_groups = 0;
 };
 
 // Bits of HopperParams::experiment (KVATTN_HOPPER_EXPERIMENT): diagnostics whose

@@ -1,7 +1,7 @@
 // The producer warpgroup of the Hopper prefill kernel: fills the K and V stage
 // rings (hopper_pipeline.cuh) with the CTA's KV tiles from the paged cache.
 //   TMA mode (HopperKvLoad::tma): a tile inside the sequence arrives as TMA boxes
-//     (one per page and 64-column swizzle atom), issued by one lane of warp 0
+//     (one per page: a page's rows of a tile are one block of the stage), issued by one lane of warp 0
 //     with the page's block id (loaded a tile ahead by the lanes of warp 0); the
 //     tile that crosses kv_len is gathered with zero-filling cp.async.
 //   Gather mode: every tile by cp.async through a row table of K/V offsets
@@ -86,14 +86,17 @@ struct Producer {
     constexpr int kRowsPerPass = 128 / kChunks;
     const uint32_t c = static_cast<uint32_t>(tid) % kChunks, r0 = static_cast<uint32_t>(tid) / kChunks;
     const KvT* src = static_cast<const KvT*>(kIsV ? p.v : p.k);
+    using Rows = StageRows<kD, kRowsPerPass>;  // r0 < kRowsPerPass
     const KvT* src_col = src + c * 8;
-    const uint32_t dst_col = dst_stage + (c / 8) * (kBlockN * 128) + (c % 8) * 16;
+    const uint32_t dst_col = dst_stage + (c / 8) * 1024 + (c % 8) * 16;
 #pragma unroll
     for (int i = 0; i < kBlockN / kRowsPerPass; ++i) {
       const uint32_t r = r0 + i * kRowsPerPass;
       const int64_t o = off(r);
       const bool valid = o >= 0;
-      cp_async_16((dst_col + r * 128) ^ ((r & 7) << 4), valid ? src_col + o : src, valid ? 16 : 0);
+      // (r * 128 spelled out for D 64: the same value, but the 32-register producer spills less so)
+      cp_async_16((dst_col + (kD == 64 ? r * 128 : Rows::offset(r0, i))) ^ ((r & 7) << 4), valid ? src_col + o : src,
+                  valid ? 16 : 0);
     }
   }
 
@@ -149,7 +152,7 @@ struct Producer {
   // Staging tile -> fp16 stage, by kThreads threads (thread index t): per step
   // 16 codes (one 16-byte load, a "piece") -> two 16-byte swizzled chunks, units
   // 2i and 2i + 1 of a 64-column swizzle atom row (4 pieces per atom row; atoms
-  // kBlockN * 128 bytes apart, i.e. on the same banks). Lane map: in each group
+  // 1 KB apart, i.e. on the same banks). Lane map: in each group
   // of 8 lanes (one shared-memory phase of a 16-byte access) lanes 0-3 take
   // pieces 0-3 of atom a in row 2q, lanes 4-7 pieces 0-3 of atom a ^ 1 in row
   // 2q + 1 (a for single-atom rows). The loads then cover all 32 banks (the two
@@ -169,9 +172,10 @@ struct Producer {
     const uint32_t ut = static_cast<uint32_t>(t);
     const uint32_t i = ut & 3u, h = (ut >> 2) & 1u, g = ut >> 3;
     const uint32_t atom = (g % kAtoms) ^ (kAtoms > 1 ? h : 0u);
-    const uint32_t row0 = 2u * (g / kAtoms) + h;
+    const uint32_t row0 = 2u * (g / kAtoms) + h;  // < kRowsPerPass
+    using Rows = StageRows<kD, kRowsPerPass>;
     const uint32_t src0 = src + row0 * kD + (4u * atom + i) * 16u;
-    const uint32_t dst0 = dst_stage + atom * (kBlockN * 128) + row0 * 128;
+    const uint32_t dst0 = dst_stage + atom * 1024u;
     // kBatch loads are issued back to back before the first store uses one: the
     // shared accesses are volatile asm (kept in program order), so a store waiting
     // on its load holds every later load behind that round trip. With one load in
@@ -185,11 +189,11 @@ struct Producer {
       for (int k = 0; k < kBatch; ++k) codes[k] = lds128(src0 + (i0 + k) * (kRowsPerPass * kD));
 #pragma unroll
       for (int k = 0; k < kBatch; ++k) {
-        const uint32_t step = static_cast<uint32_t>(i0 + k) * kRowsPerPass;
         // Row r's units sit at unit ^ (r & 7): the same for every pass when a pass
         // moves a multiple of 8 rows (then both stores are a base plus a constant).
+        const uint32_t step = static_cast<uint32_t>(i0 + k) * kRowsPerPass;
         const uint32_t swz = ((kRowsPerPass % 8 == 0 ? row0 : row0 + step) & 7u) << 4;
-        const uint32_t at = dst0 + step * 128;
+        const uint32_t at = dst0 + Rows::offset(row0, i0 + k);
         const uint4 c = codes[k];
         sts128(at + ((32u * i) ^ swz), widen_fp8x8<__half, kFormat>(make_uint2(c.x, c.y)));
         sts128(at + ((32u * i + 16u) ^ swz), widen_fp8x8<__half, kFormat>(make_uint2(c.z, c.w)));
@@ -220,25 +224,26 @@ struct Producer {
     }
     return s;
   }
-  // Warp 0: lane 0 expects the tile's bytes on bar, then lane s issues the boxes
-  // of page slot s into dst (16-bit: the swizzled stage, 64-column atoms of
-  // kBlockN rows; FP8: the packed staging tile). One lane per page keeps the issue
-  // of 8-16 small boxes off a single thread's critical path.
-  __device__ __forceinline__ void tma_tile(const CUtensorMap& map, uint32_t dst, uint64_t* bar, Slot slot) const {
+  // Warp 0: lane 0 expects the tile's bytes on bar, then lane s issues the box of
+  // page slot s into dst: box_rows rows are box_rows * kD elements of the stage in
+  // both layouts (16-bit: the swizzled stage, whose 8-row groups the 5D map of
+  // D > 64 addresses as block * groups + row / 8, hopper_tma.cu; FP8: the packed
+  // staging tile). One lane per page keeps the issue of up to 16 boxes off a single
+  // thread's critical path.
+  __device__ __forceinline__ void tma_tile(const CUtensorMap& map, int groups, uint32_t dst, uint64_t* bar,
+                                           Slot slot) const {
     constexpr uint32_t kBytes = kBlockN * kD * (kFp8 ? 1 : 2);
     const int lane = tid % 32;
     if (lane == 0) cutlass::arch::ClusterTransactionBarrier::arrive_and_expect_tx(bar, kBytes);
     __syncwarp();
     if (lane * kv.box_rows >= kBlockN) return;
     const uint64_t hint = static_cast<uint64_t>(cute::TMA::CacheHintSm90::EVICT_NORMAL);
-    if constexpr (kFp8) {
-      cute::SM90_TMA_LOAD_4D::copy(&map, bar, hint, smem_ptr_of(dst + lane * kv.box_rows * kD), 0, slot.row, hk,
-                                   slot.block);
+    if constexpr (kFp8 || kD == 64) {
+      cute::SM90_TMA_LOAD_4D::copy(&map, bar, hint, smem_ptr_of(dst + lane * kv.box_rows * (kFp8 ? kD : kD * 2)), 0,
+                                   slot.row, hk, slot.block);
     } else {
-#pragma unroll
-      for (int c = 0; c < kD / 64; ++c)
-        cute::SM90_TMA_LOAD_4D::copy(&map, bar, hint, smem_ptr_of(dst + c * (kBlockN * 128) + lane * kv.box_rows * 128),
-                                     c * 64, slot.row, hk, slot.block);
+      cute::SM90_TMA_LOAD_5D::copy(&map, bar, hint, smem_ptr_of(dst + lane * kv.box_rows * (kD * 2)), 0, 0, 0,
+                                   slot.block * groups + (slot.row >> 3), hk);
     }
   }
   // The TMA wrapper takes a generic pointer (and converts it back to a shared address).
@@ -278,7 +283,7 @@ struct Producer {
     const uint32_t stage = kIsV ? v_stage(st.index()) : k_stage(st.index());
     producer_acquire(ring, st);
     if (inside(j)) {
-      if (tid < 32 && copy) tma_tile(kIsV ? kv.v_map : kv.k_map, stage, full, slot);
+      if (tid < 32 && copy) tma_tile(kIsV ? kv.v_map : kv.k_map, kIsV ? kv.v_groups : kv.k_groups, stage, full, slot);
       if (!copy && tid == 0) cutlass::arch::ClusterBarrier::arrive(full);
       arrive_tma(full);
     } else {
@@ -370,7 +375,7 @@ struct Producer {
       if (!copy || t >= n_tiles) return;
       const int buf = t % kBufs;
       if (inside(t)) {
-        if (issuer) tma_tile(map, raw0 + buf * Traits::kRawBytes, &raw_bar[buf], slot);
+        if (issuer) tma_tile(map, 0, raw0 + buf * Traits::kRawBytes, &raw_bar[buf], slot);
       } else {
         gather_raw<kIsV, kHalfThreads>(raw0 + buf * Traits::kRawBytes, direct_rows<kIsV>(t), htid);
         cp_async_commit();

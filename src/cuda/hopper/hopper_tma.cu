@@ -4,6 +4,7 @@
 // operation, no allocation): safe inside CUDA-graph capture.
 #include "cuda/hopper/hopper_tma.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <numeric>
 
@@ -15,6 +16,20 @@
 namespace kvattn {
 namespace cuda {
 namespace hopper {
+
+bool uses_row_groups(const AttentionProblem& p) {
+  return p.kv_dtype != DType::kFloat8E4M3 && p.kv_dtype != DType::kFloat8E5M2 && p.head_dim > 64;
+}
+
+int row_groups_per_block(const AttentionProblem& p, int64_t stride_block, int64_t stride_token) {
+  const int64_t group = 8 * stride_token;
+  if (stride_token <= 0 || stride_block % group != 0) return 0;
+  const int64_t groups = stride_block / group;
+  // A page's rows fit in its block's groups (else blocks overlap), and the group
+  // coordinate block * groups + row / 8 stays an int32.
+  if (groups * 8 < p.page_size || groups > INT32_MAX / std::max<int64_t>(p.num_blocks, 1)) return 0;
+  return static_cast<int>(groups);
+}
 
 int tma_box_rows(const AttentionProblem& p, int block_n, int env) {
   if (!p.paged || env == 0) return 0;
@@ -34,6 +49,11 @@ int tma_box_rows(const AttentionProblem& p, int block_n, int env) {
   for (const int64_t s : {p.k_stride_token, p.k_stride_head, p.k_stride_block, p.v_stride_token, p.v_stride_head,
                           p.v_stride_block})
     if (s <= 0 || (s * elem) % 16 != 0 || s * elem >= (int64_t{1} << 40)) return 0;
+  // 16-bit KV with D > 64 addresses the cache in 8-row groups (hopper_params.h): the
+  // block stride must be a whole number of them.
+  if (uses_row_groups(p) && (row_groups_per_block(p, p.k_stride_block, p.k_stride_token) == 0 ||
+               row_groups_per_block(p, p.v_stride_block, p.v_stride_token) == 0))
+    return 0;
   // Default: TMA when a box carries at least 1 KB. Measured on an
   // H200 against the cp.async gather (TFLOP/s, prefill_4x8k unless named): bf16
   // 16-row pages 535 vs 412, 128-row pages 586 vs 420; e4m3 16-row pages 358 vs
@@ -65,28 +85,47 @@ EncodeTiledFn encode_tiled() {
   return fn;
 }
 
-// One cache (K or V): dims (d, row in page, kv head, block), strides in bytes.
-// 16-bit: boxes of 64 elements x box_rows rows, 128-byte swizzle (the stage's
-// layout); FP8: boxes of a whole row x box_rows rows, unswizzled (the staging tile).
+// One cache (K or V), strides in bytes.
+// FP8 and D 64: dims (d, row in page, kv head, block); boxes of a whole row x
+// box_rows rows, unswizzled into the packed FP8 staging tile, or with the 128-byte
+// swizzle into a D 64 stage (one 64-column slice: rows in order).
+// 16-bit D > 64: dims (64 columns, row in group, 64-column slice, 8-row group, kv head),
+// groups counted over the whole cache (block b's start at b * groups); boxes of
+// (64, 8, d / 64, box_rows / 8, 1) with the 128-byte swizzle land in the stage's
+// order -- 8-row groups, each its slices side by side (hopper_traits.h) -- so a
+// page's rows of a tile take one box, not one per 64-column slice.
 bool encode(CUtensorMap& map, const AttentionProblem& p, const void* base, int64_t stride_token,
-            int64_t stride_head, int64_t stride_block, int box_rows) {
+            int64_t stride_head, int64_t stride_block, int box_rows, int groups) {
   const bool fp8 = p.kv_dtype == DType::kFloat8E4M3 || p.kv_dtype == DType::kFloat8E5M2;
-  const int64_t elem = fp8 ? 1 : 2;
+  const cuuint32_t step[5] = {1, 1, 1, 1, 1};
+  CUresult r;
   const CUtensorMapDataType type = fp8                                 ? CU_TENSOR_MAP_DATA_TYPE_UINT8
                                    : p.kv_dtype == DType::kBFloat16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
                                                                        : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
-  const cuuint64_t dims[4] = {static_cast<cuuint64_t>(p.head_dim), static_cast<cuuint64_t>(p.page_size),
-                              static_cast<cuuint64_t>(p.num_kv_heads), static_cast<cuuint64_t>(p.num_blocks)};
-  const cuuint64_t strides[3] = {static_cast<cuuint64_t>(stride_token * elem),
-                                 static_cast<cuuint64_t>(stride_head * elem),
-                                 static_cast<cuuint64_t>(stride_block * elem)};
-  const cuuint32_t box[4] = {static_cast<cuuint32_t>(fp8 ? p.head_dim : 64), static_cast<cuuint32_t>(box_rows), 1,
-                             1};
-  const cuuint32_t step[4] = {1, 1, 1, 1};
-  const CUresult r = encode_tiled()(&map, type, 4, const_cast<void*>(base), dims, strides, box, step,
-                                    CU_TENSOR_MAP_INTERLEAVE_NONE,
-                                    fp8 ? CU_TENSOR_MAP_SWIZZLE_NONE : CU_TENSOR_MAP_SWIZZLE_128B,
-                                    CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (!uses_row_groups(p)) {
+    const int64_t elem = fp8 ? 1 : 2;
+    const cuuint64_t dims[4] = {static_cast<cuuint64_t>(p.head_dim), static_cast<cuuint64_t>(p.page_size),
+                                static_cast<cuuint64_t>(p.num_kv_heads), static_cast<cuuint64_t>(p.num_blocks)};
+    const cuuint64_t strides[3] = {static_cast<cuuint64_t>(stride_token * elem),
+                                   static_cast<cuuint64_t>(stride_head * elem),
+                                   static_cast<cuuint64_t>(stride_block * elem)};
+    const cuuint32_t box[4] = {static_cast<cuuint32_t>(p.head_dim), static_cast<cuuint32_t>(box_rows), 1, 1};
+    r = encode_tiled()(&map, type, 4, const_cast<void*>(base), dims, strides, box, step, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                       fp8 ? CU_TENSOR_MAP_SWIZZLE_NONE : CU_TENSOR_MAP_SWIZZLE_128B,
+                       CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  } else {
+    const cuuint64_t dims[5] = {64, 8, static_cast<cuuint64_t>(p.head_dim / 64),
+                                static_cast<cuuint64_t>(p.num_blocks) * static_cast<cuuint64_t>(groups),
+                                static_cast<cuuint64_t>(p.num_kv_heads)};
+    const cuuint64_t strides[4] = {static_cast<cuuint64_t>(stride_token * 2), 128,
+                                   static_cast<cuuint64_t>(stride_token * 2 * 8),
+                                   static_cast<cuuint64_t>(stride_head * 2)};
+    const cuuint32_t box[5] = {64, 8, static_cast<cuuint32_t>(p.head_dim / 64), static_cast<cuuint32_t>(box_rows / 8),
+                               1};
+    r = encode_tiled()(&map, type, 5, const_cast<void*>(base), dims, strides, box, step,
+                       CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                       CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  }
   return r == CUDA_SUCCESS;
 }
 
@@ -97,10 +136,15 @@ void make_kv_load(const AttentionProblem& p, int block_n, int env, HopperKvLoad&
   kv.box_rows = 0;
   const int box_rows = tma_box_rows(p, block_n, env);
   if (box_rows == 0 || encode_tiled() == nullptr) return;
-  if (!encode(kv.k_map, p, p.k, p.k_stride_token, p.k_stride_head, p.k_stride_block, box_rows)) return;
-  if (!encode(kv.v_map, p, p.v, p.v_stride_token, p.v_stride_head, p.v_stride_block, box_rows)) return;
+  const bool grouped = uses_row_groups(p);
+  const int k_groups = grouped ? row_groups_per_block(p, p.k_stride_block, p.k_stride_token) : 0;
+  const int v_groups = grouped ? row_groups_per_block(p, p.v_stride_block, p.v_stride_token) : 0;
+  if (!encode(kv.k_map, p, p.k, p.k_stride_token, p.k_stride_head, p.k_stride_block, box_rows, k_groups)) return;
+  if (!encode(kv.v_map, p, p.v, p.v_stride_token, p.v_stride_head, p.v_stride_block, box_rows, v_groups)) return;
   kv.tma = true;
   kv.box_rows = box_rows;
+  kv.k_groups = k_groups;
+  kv.v_groups = v_groups;
 }
 #else
 void make_kv_load(const AttentionProblem&, int, int, HopperKvLoad& kv) { kv.tma = false; }

@@ -102,13 +102,20 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
                 "setmaxnreg moves registers, never adds");
 
   // ---- CuTe layouts: 128-byte-swizzled K-major tiles (rows of kHeadDim
-  // elements) ----
+  // elements), built of 8-row x 64-column atoms (1 KB) ----
+  // Q: the atoms of one 64-column slice for all rows, then the next slice.
+  // K/V stages: the atoms of 8 rows for all columns, then the next 8 rows
+  // (kv_stage_offset): a page's rows of a tile are then one contiguous block, so one
+  // TMA box brings them in (hopper_tma.cu). With slices outermost, a 16-row page of a
+  // D 128 tile took two boxes: 16-row pages loaded 12% slower than 32-row ones.
   using SmemAtom = decltype(cute::GMMA::Layout_K_SW128_Atom<MmaT>{});
   using SmemLayoutQ = decltype(cute::tile_to_shape(SmemAtom{}, cute::Shape<cute::Int<kBlockM>, cute::Int<kHeadDim>>{}));
   using SmemLayoutK = decltype(cute::tile_to_shape(
-      SmemAtom{}, cute::Shape<cute::Int<kBlockN>, cute::Int<kHeadDim>, cute::Int<kKStages>>{}));
+      SmemAtom{}, cute::Shape<cute::Int<kBlockN>, cute::Int<kHeadDim>, cute::Int<kKStages>>{},
+      cute::Step<cute::_2, cute::_1, cute::_3>{}));
   using SmemLayoutV = decltype(cute::tile_to_shape(
-      SmemAtom{}, cute::Shape<cute::Int<kBlockN>, cute::Int<kHeadDim>, cute::Int<kVStages>>{}));
+      SmemAtom{}, cute::Shape<cute::Int<kBlockN>, cute::Int<kHeadDim>, cute::Int<kVStages>>{},
+      cute::Step<cute::_2, cute::_1, cute::_3>{}));
   // V seen as (head dim, key, stage): the MN-major B operand of O += P V.
   using SmemLayoutVt = decltype(cute::composition(
       SmemLayoutV{},
@@ -153,15 +160,41 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
 };
 
 // Byte offset of 16-bit element (row, col) in a [rows x kHeadDim] tile laid out
-// like SmemLayoutQ/K (K-major, 128-byte swizzle): 64-column atoms, each `rows`
+// like SmemLayoutQ (K-major, 128-byte swizzle): 64-column slices, each `rows`
 // rows of 128 bytes, the 16-byte chunk index XORed with the row index mod 8.
-// The producer and the Q/O staging address tiles through this; a host test
-// (tests/gpu/hopper_layout_test) checks it against the CuTe layouts.
+// The Q/O staging addresses the Q tile through this; a host test
+// (tests/gpu/test_hopper_layout.cu) checks it against the CuTe layouts.
 template <int kHeadDim>
 __host__ __device__ __forceinline__ uint32_t sw128_offset(int rows, int row, int col) {
   const uint32_t linear = static_cast<uint32_t>((col / 64) * rows * 128 + row * 128 + (col % 64) * 2);
   return linear ^ (((linear >> 7) & 7u) << 4);
 }
+
+// The same for a K/V stage (SmemLayoutK/V): 8-row groups of kHeadDim * 16 bytes,
+// each the row group's 64-column atoms (1 KB) side by side.
+template <int kHeadDim>
+__host__ __device__ __forceinline__ uint32_t kv_stage_offset(int row, int col) {
+  const uint32_t linear =
+      static_cast<uint32_t>((row / 8) * (kHeadDim * 16) + (col / 64) * 1024 + (row % 8) * 128 + (col % 64) * 2);
+  return linear ^ (((linear >> 7) & 7u) << 4);
+}
+
+// kv_stage_offset's row term for row r = r0 + i * kStep, when r0 < kStep (a
+// thread's first row of a pass loop; kStep 4: rows r0, r0 + 4 of group 0, then of
+// group 1, ...).
+template <int kHeadDim, int kStep>
+struct StageRows {
+  static_assert(kStep % 8 == 0 || kStep == 4, "passes move whole 8-row groups, or half of one");
+  static __host__ __device__ __forceinline__ uint32_t offset(uint32_t r0, int i) {
+    const uint32_t r = r0 + static_cast<uint32_t>(i) * kStep;
+    if constexpr (kHeadDim == 64)  // one slice: rows in order
+      return r * 128u;
+    else if constexpr (kStep % 8 == 0)
+      return (r >> 3) * (kHeadDim * 16) + (r & 7u) * 128u;
+    else
+      return static_cast<uint32_t>(i >> 1) * (kHeadDim * 16) + (r0 + 4u * static_cast<uint32_t>(i & 1)) * 128u;
+  }
+};
 
 }  // namespace hopper
 }  // namespace cuda
