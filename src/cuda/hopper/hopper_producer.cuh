@@ -175,13 +175,14 @@ struct Producer {
     const uint32_t row0 = 2u * (g / kAtoms) + h;  // < kRowsPerPass
     using Rows = StageRows<kD, kRowsPerPass>;
     const uint32_t src0 = src + row0 * kD + (4u * atom + i) * 16u;
-    const uint32_t dst0 = dst_stage + atom * 1024u;
+    const uint32_t dst0 = dst_stage + atom * 1024u + Rows::offset(row0, 0);  // + Rows::offset(0, pass) per pass
     // kBatch loads are issued back to back before the first store uses one: the
     // shared accesses are volatile asm (kept in program order), so a store waiting
     // on its load holds every later load behind that round trip. With one load in
     // flight the widening of a tile was a chain of 16 shared-memory round trips
     // (slow ones: the WGMMAs read the same shared memory) and set the pace of the
     // whole kernel: e4m3 prefill 451 -> 531-543 TFLOP/s with 4 (docs/perf-notes.md).
+    static_assert(kRowsPerPass % 8 == 0 || kBatch % 2 == 0, "a batch moves whole 8-row groups (StageRows::span)");
 #pragma unroll 1
     for (int i0 = 0; i0 < kPasses; i0 += kBatch) {
       uint4 codes[kBatch];
@@ -193,7 +194,7 @@ struct Producer {
         // moves a multiple of 8 rows (then both stores are a base plus a constant).
         const uint32_t step = static_cast<uint32_t>(i0 + k) * kRowsPerPass;
         const uint32_t swz = ((kRowsPerPass % 8 == 0 ? row0 : row0 + step) & 7u) << 4;
-        const uint32_t at = dst0 + Rows::offset(row0, i0 + k);
+        const uint32_t at = dst0 + static_cast<uint32_t>(i0) / kBatch * Rows::span(kBatch) + Rows::offset(0, k);
         const uint4 c = codes[k];
         sts128(at + ((32u * i) ^ swz), widen_fp8x8<__half, kFormat>(make_uint2(c.x, c.y)));
         sts128(at + ((32u * i + 16u) ^ swz), widen_fp8x8<__half, kFormat>(make_uint2(c.z, c.w)));

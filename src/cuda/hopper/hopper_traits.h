@@ -181,18 +181,19 @@ __host__ __device__ __forceinline__ uint32_t kv_stage_offset(int row, int col) {
 
 // kv_stage_offset's row term for row r = r0 + i * kStep, when r0 < kStep (a
 // thread's first row of a pass loop; kStep 4: rows r0, r0 + 4 of group 0, then of
-// group 1, ...).
+// group 1, ...). offset(r0, i) = offset(r0, 0) + offset(0, i).
 template <int kHeadDim, int kStep>
 struct StageRows {
   static_assert(kStep % 8 == 0 || kStep == 4, "passes move whole 8-row groups, or half of one");
-  static __host__ __device__ __forceinline__ uint32_t offset(uint32_t r0, int i) {
-    const uint32_t r = r0 + static_cast<uint32_t>(i) * kStep;
+  // Bytes from pass i to pass i + n, for n even (or any n when passes move whole groups).
+  static constexpr uint32_t span(int n) { return static_cast<uint32_t>(n * kStep * kHeadDim * 2); }
+  static __host__ __device__ __forceinline__ uint32_t offset(uint32_t r0, uint32_t i) {
     if constexpr (kHeadDim == 64)  // one slice: rows in order
-      return r * 128u;
-    else if constexpr (kStep % 8 == 0)
-      return (r >> 3) * (kHeadDim * 16) + (r & 7u) * 128u;
+      return (r0 + i * kStep) * 128u;
+    else if constexpr (kStep % 8 == 0)  // r0's terms plus a constant per pass
+      return ((r0 >> 3) + i * (kStep / 8)) * (kHeadDim * 16) + (r0 & 7u) * 128u;
     else
-      return static_cast<uint32_t>(i >> 1) * (kHeadDim * 16) + (r0 + 4u * static_cast<uint32_t>(i & 1)) * 128u;
+      return (i >> 1) * (kHeadDim * 16) + (r0 + 4u * (i & 1u)) * 128u;
   }
 };
 
