@@ -167,7 +167,7 @@ TEST(HopperTma, BoxPolicy) {
   AttentionProblem g = aligned_problem(128, DType::kBFloat16, DType::kBFloat16);
   g.num_blocks = 64;
   EXPECT_EQ(row_groups_per_block(g, g.k_stride_block, g.k_stride_token), 2);  // 16-row pages
-  g.k_stride_block = g.v_stride_block = 2 * 16 * g.k_stride_token;           // K, V interleaved per block
+  g.k_stride_block = g.v_stride_block = 2 * 16 * g.k_stride_token;            // K, V interleaved per block
   EXPECT_EQ(row_groups_per_block(g, g.k_stride_block, g.k_stride_token), 4);
   EXPECT_EQ(tma_box_rows(g, 128, -1), 16);
   g.v_stride_block = 20 * g.v_stride_token;  // 2.5 groups
@@ -218,6 +218,6 @@ TEST(HopperPack, RowsPerQuery) {
   EXPECT_EQ(hopper_rows_per_query(20, 2, 128, -1), 2);    // 16% vs 31%
   EXPECT_EQ(hopper_rows_per_query(32, 1, 128, -1), 1);    // MHA: nothing to pack
   EXPECT_EQ(hopper_rows_per_query(32, 1, 128, 1), 1);
-  EXPECT_EQ(hopper_rows_per_query(32, 4, 128, 0), 1);     // forced off
-  EXPECT_EQ(hopper_rows_per_query(8192, 4, 128, 1), 4);   // forced on
+  EXPECT_EQ(hopper_rows_per_query(32, 4, 128, 0), 1);    // forced off
+  EXPECT_EQ(hopper_rows_per_query(8192, 4, 128, 1), 4);  // forced on
 }

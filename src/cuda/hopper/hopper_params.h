@@ -41,10 +41,10 @@ struct HopperParams {
   HopperKvLoad kv;
   bool ping_pong = false;   // consumer warpgroups take turns issuing WGMMAs
   unsigned experiment = 0;  // kHopper* bits
-  int pack = 1;        // rows per query: 1, or Hq / Hkv with GQA packing (hopper_tile.cuh)
-  int heads = 0;       // head slots per sequence: Hq, or Hkv when packed
-  int m_blocks = 0;    // kBlockM-row tiles over max_seqlen_q x pack (host bound)
-  int num_bh = 0;      // batch x heads (m_blocks x num_bh < 2^31, host check)
+  int pack = 1;             // rows per query: 1, or Hq / Hkv with GQA packing (hopper_tile.cuh)
+  int heads = 0;            // head slots per sequence: Hq, or Hkv when packed
+  int m_blocks = 0;         // kBlockM-row tiles over max_seqlen_q x pack (host bound)
+  int num_bh = 0;           // batch x heads (m_blocks x num_bh < 2^31, host check)
 };
 
 }  // namespace hopper

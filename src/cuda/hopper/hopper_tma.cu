@@ -46,13 +46,13 @@ int tma_box_rows(const AttentionProblem& p, int block_n, int env) {
   const bool fp8 = p.kv_dtype == DType::kFloat8E4M3 || p.kv_dtype == DType::kFloat8E5M2;
   const int64_t elem = fp8 ? 1 : 2;
   // TMA strides: multiples of 16 bytes below 2^40.
-  for (const int64_t s : {p.k_stride_token, p.k_stride_head, p.k_stride_block, p.v_stride_token, p.v_stride_head,
-                          p.v_stride_block})
+  for (const int64_t s :
+       {p.k_stride_token, p.k_stride_head, p.k_stride_block, p.v_stride_token, p.v_stride_head, p.v_stride_block})
     if (s <= 0 || (s * elem) % 16 != 0 || s * elem >= (int64_t{1} << 40)) return 0;
   // 16-bit KV with D > 64 addresses the cache in 8-row groups (hopper_params.h): the
   // block stride must be a whole number of them.
   if (uses_row_groups(p) && (row_groups_per_block(p, p.k_stride_block, p.k_stride_token) == 0 ||
-               row_groups_per_block(p, p.v_stride_block, p.v_stride_token) == 0))
+                             row_groups_per_block(p, p.v_stride_block, p.v_stride_token) == 0))
     return 0;
   // Default: TMA when a box carries at least 1 KB. Measured on an
   // H200 against the cp.async gather (TFLOP/s, prefill_4x8k unless named): bf16
@@ -94,14 +94,14 @@ EncodeTiledFn encode_tiled() {
 // (64, 8, d / 64, box_rows / 8, 1) with the 128-byte swizzle land in the stage's
 // order -- 8-row groups, each its slices side by side (hopper_traits.h) -- so a
 // page's rows of a tile take one box, not one per 64-column slice.
-bool encode(CUtensorMap& map, const AttentionProblem& p, const void* base, int64_t stride_token,
-            int64_t stride_head, int64_t stride_block, int box_rows, int groups) {
+bool encode(CUtensorMap& map, const AttentionProblem& p, const void* base, int64_t stride_token, int64_t stride_head,
+            int64_t stride_block, int box_rows, int groups) {
   const bool fp8 = p.kv_dtype == DType::kFloat8E4M3 || p.kv_dtype == DType::kFloat8E5M2;
   const cuuint32_t step[5] = {1, 1, 1, 1, 1};
   CUresult r;
-  const CUtensorMapDataType type = fp8                                 ? CU_TENSOR_MAP_DATA_TYPE_UINT8
+  const CUtensorMapDataType type = fp8                              ? CU_TENSOR_MAP_DATA_TYPE_UINT8
                                    : p.kv_dtype == DType::kBFloat16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
-                                                                       : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+                                                                    : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
   if (!uses_row_groups(p)) {
     const int64_t elem = fp8 ? 1 : 2;
     const cuuint64_t dims[4] = {static_cast<cuuint64_t>(p.head_dim), static_cast<cuuint64_t>(p.page_size),
@@ -122,8 +122,8 @@ bool encode(CUtensorMap& map, const AttentionProblem& p, const void* base, int64
                                    static_cast<cuuint64_t>(stride_head * 2)};
     const cuuint32_t box[5] = {64, 8, static_cast<cuuint32_t>(p.head_dim / 64), static_cast<cuuint32_t>(box_rows / 8),
                                1};
-    r = encode_tiled()(&map, type, 5, const_cast<void*>(base), dims, strides, box, step,
-                       CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+    r = encode_tiled()(&map, type, 5, const_cast<void*>(base), dims, strides, box, step, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                       CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                        CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   }
   return r == CUDA_SUCCESS;
