@@ -36,8 +36,6 @@ inline int64_t kv_elems(const Workload& w, const BatchLayout& l) {
   return l.num_blocks * w.page_size * w.num_kv_heads * w.head_dim;
 }
 
-inline bool is_fp8(kvattn::DType d) {
-  return d == kvattn::DType::kFloat8E4M3 || d == kvattn::DType::kFloat8E5M2;
-}
+using kvattn::is_fp8;
 
 }  // namespace kvattn_bench

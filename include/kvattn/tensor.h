@@ -18,6 +18,7 @@ enum class DType : int {
 
 const char* dtype_name(DType dtype);
 int dtype_size(DType dtype);  // bytes per element
+constexpr bool is_fp8(DType dtype) { return dtype == DType::kFloat8E4M3 || dtype == DType::kFloat8E5M2; }
 
 enum class DeviceType : int { kCPU, kCUDA };
 

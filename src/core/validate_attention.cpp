@@ -29,8 +29,6 @@ struct Sizes {
   int page_size = 0;
 };
 
-bool is_fp8(DType d) { return d == DType::kFloat8E4M3 || d == DType::kFloat8E5M2; }
-
 bool is_supported_head_dim(int64_t d) {
   return d == 64 || d == 96 || d == 128 || d == 192 || d == 256;
 }

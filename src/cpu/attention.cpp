@@ -25,8 +25,6 @@ using cpu::KeyRange;
 using cpu::SequenceSpan;
 using cpu::WorkItem;
 
-bool is_fp8(DType dtype) { return dtype == DType::kFloat8E4M3 || dtype == DType::kFloat8E5M2; }
-
 // Writes one output row (and its LSE) of query `i` of sequence `seq` from an
 // unnormalized softmax state. `tmp` holds head_dim floats.
 void write_row(const AttentionProblem& p, const SequenceSpan& seq, int64_t i, int64_t head, const float* o, float m,

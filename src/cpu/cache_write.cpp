@@ -12,8 +12,6 @@ namespace kvattn {
 
 namespace {
 
-bool is_fp8(DType dtype) { return dtype == DType::kFloat8E4M3 || dtype == DType::kFloat8E5M2; }
-
 // One [D] row of one head: decode, then quantize or convert into the cache.
 void write_head_row(const CacheWriteProblem& p, const void* src, void* dst, const float* scale, float* tmp) {
   const int D = p.head_dim;

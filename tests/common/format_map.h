@@ -18,8 +18,6 @@ inline kvref::Format ref_format(kvattn::DType d) {
   }
 }
 
-inline bool is_fp8(kvattn::DType d) {
-  return d == kvattn::DType::kFloat8E4M3 || d == kvattn::DType::kFloat8E5M2;
-}
+using kvattn::is_fp8;
 
 }  // namespace kvtest

@@ -206,7 +206,7 @@ struct Case {
   Launcher launch;           // empty: launch_prefill_portable (with skip_short)
 };
 
-bool is_fp8(DType t) { return t == DType::kFloat8E4M3 || t == DType::kFloat8E5M2; }
+using kvattn::is_fp8;
 
 template <class T>
 T* to_device(const std::vector<T>& h) {

@@ -16,7 +16,7 @@ bool hopper_prefill_supports(const AttentionProblem& p) {
 #if defined(KVATTN_HAVE_HOPPER_KERNELS)
   const bool head_dim_ok = p.head_dim == 64 || p.head_dim == 128 || p.head_dim == 256;
   const bool q_ok = p.q_dtype == DType::kBFloat16 || p.q_dtype == DType::kFloat16;
-  const bool fp8 = p.kv_dtype == DType::kFloat8E4M3 || p.kv_dtype == DType::kFloat8E5M2;
+  const bool fp8 = is_fp8(p.kv_dtype);
   const bool kv_ok = fp8 || p.kv_dtype == p.q_dtype;
   return head_dim_ok && q_ok && kv_ok && prefill_rows_aligned16(p);
 #else
@@ -58,7 +58,7 @@ void launch_prefill_hopper(const AttentionProblem& p, cudaStream_t stream, bool 
   PrefillGrid grid;
   if (!make_prefill_grid(p, skip_short_queries, grid)) return;
   PrefillParams params = make_prefill_params(p, skip_short_queries);
-  const bool fp8 = p.kv_dtype == DType::kFloat8E4M3 || p.kv_dtype == DType::kFloat8E5M2;
+  const bool fp8 = is_fp8(p.kv_dtype);
   if (p.q_dtype == DType::kBFloat16)
     dispatch_head_dim<__nv_bfloat16>(p, params, grid, stream, fp8);
   else

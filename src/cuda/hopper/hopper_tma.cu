@@ -18,7 +18,7 @@ namespace cuda {
 namespace hopper {
 
 bool uses_row_groups(const AttentionProblem& p) {
-  return p.kv_dtype != DType::kFloat8E4M3 && p.kv_dtype != DType::kFloat8E5M2 && p.head_dim > 64;
+  return !is_fp8(p.kv_dtype) && p.head_dim > 64;
 }
 
 int row_groups_per_block(const AttentionProblem& p, int64_t stride_block, int64_t stride_token) {
@@ -43,7 +43,7 @@ int tma_box_rows(const AttentionProblem& p, int block_n, int env) {
   if (box_rows % 8 != 0) return 0;
   // Coordinates are int32; a box row is at most 256 elements.
   if (p.num_blocks <= 0 || p.num_blocks > INT32_MAX || p.head_dim > 256) return 0;
-  const bool fp8 = p.kv_dtype == DType::kFloat8E4M3 || p.kv_dtype == DType::kFloat8E5M2;
+  const bool fp8 = is_fp8(p.kv_dtype);
   const int64_t elem = fp8 ? 1 : 2;
   // TMA strides: multiples of 16 bytes below 2^40.
   for (const int64_t s :
@@ -96,7 +96,7 @@ EncodeTiledFn encode_tiled() {
 // page's rows of a tile take one box, not one per 64-column slice.
 bool encode(CUtensorMap& map, const AttentionProblem& p, const void* base, int64_t stride_token, int64_t stride_head,
             int64_t stride_block, int box_rows, int groups) {
-  const bool fp8 = p.kv_dtype == DType::kFloat8E4M3 || p.kv_dtype == DType::kFloat8E5M2;
+  const bool fp8 = is_fp8(p.kv_dtype);
   const cuuint32_t step[5] = {1, 1, 1, 1, 1};
   CUresult r;
   const CUtensorMapDataType type = fp8                              ? CU_TENSOR_MAP_DATA_TYPE_UINT8

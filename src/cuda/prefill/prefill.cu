@@ -97,7 +97,7 @@ PrefillParams make_prefill_params(const AttentionProblem& p, bool skip_short_que
 void launch_prefill_portable(const AttentionProblem& p, cudaStream_t stream, bool skip_short_queries) {
   if (p.q_dtype != DType::kBFloat16 && p.q_dtype != DType::kFloat16)
     throw Error(ErrorCode::kInvalidDType, "q", std::string("expected bf16 or fp16, got ") + dtype_name(p.q_dtype));
-  const bool fp8 = p.kv_dtype == DType::kFloat8E4M3 || p.kv_dtype == DType::kFloat8E5M2;
+  const bool fp8 = is_fp8(p.kv_dtype);
   if (!fp8 && p.kv_dtype != p.q_dtype)
     throw Error(ErrorCode::kInvalidDType, "k",
                 std::string("expected q's dtype or fp8 e4m3/e5m2, got ") + dtype_name(p.kv_dtype));
