@@ -159,24 +159,26 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   static_assert(kSmemBytes <= 227 * 1024, "fits an H100 SM's shared memory (227 KB per block)");
 };
 
+// The 128-byte swizzle of a byte offset inside 1 KB-aligned 8-row x 128-byte atoms:
+// the 16-byte chunk index XORed with the row index mod 8.
+__host__ __device__ __forceinline__ uint32_t sw128(uint32_t linear) { return linear ^ (((linear >> 7) & 7u) << 4); }
+
 // Byte offset of 16-bit element (row, col) in a [rows x kHeadDim] tile laid out
 // like SmemLayoutQ (K-major, 128-byte swizzle): 64-column slices, each `rows`
-// rows of 128 bytes, the 16-byte chunk index XORed with the row index mod 8.
+// rows of 128 bytes.
 // The Q/O staging addresses the Q tile through this; a host test
 // (tests/gpu/test_hopper_layout.cu) checks it against the CuTe layouts.
 template <int kHeadDim>
 __host__ __device__ __forceinline__ uint32_t sw128_offset(int rows, int row, int col) {
-  const uint32_t linear = static_cast<uint32_t>((col / 64) * rows * 128 + row * 128 + (col % 64) * 2);
-  return linear ^ (((linear >> 7) & 7u) << 4);
+  return sw128(static_cast<uint32_t>((col / 64) * rows * 128 + row * 128 + (col % 64) * 2));
 }
 
 // The same for a K/V stage (SmemLayoutK/V): 8-row groups of kHeadDim * 16 bytes,
 // each the row group's 64-column atoms (1 KB) side by side.
 template <int kHeadDim>
 __host__ __device__ __forceinline__ uint32_t kv_stage_offset(int row, int col) {
-  const uint32_t linear =
-      static_cast<uint32_t>((row / 8) * (kHeadDim * 16) + (col / 64) * 1024 + (row % 8) * 128 + (col % 64) * 2);
-  return linear ^ (((linear >> 7) & 7u) << 4);
+  return sw128(
+      static_cast<uint32_t>((row / 8) * (kHeadDim * 16) + (col / 64) * 1024 + (row % 8) * 128 + (col % 64) * 2));
 }
 
 // kv_stage_offset's row term for row r = r0 + i * kStep, when r0 < kStep (a
