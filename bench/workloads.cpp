@@ -30,12 +30,59 @@ std::vector<Workload> standard_workloads() {
   return list;
 }
 
+// "seqs_<count>x<q_len>[_ctx<cached>][_d<head dim>][_nc]": an ad-hoc prefill shape
+// (the standard heads and page size; _nc: not causal), for sweeps such as how the
+// kernel's time per work tile depends on the sequence length. False if `name` does
+// not start with "seqs_"; throws if it does but is malformed.
+static bool parse_ad_hoc(const std::string& name, Workload& w) {
+  const std::string prefix = "seqs_";
+  if (name.rfind(prefix, 0) != 0) return false;
+  const auto bad = [&]() {
+    return std::invalid_argument("--workload: '" + name +
+                                 "': expected seqs_<count>x<q_len>[_ctx<cached>][_d<head dim>][_nc], e.g. "
+                                 "seqs_1x32768 or seqs_8x2048_ctx6144_d64");
+  };
+  std::istringstream in(name.substr(prefix.size()));
+  SeqGroup g;
+  char x = 0;
+  if (!(in >> g.count >> x) || x != 'x' || !(in >> g.q_len) || g.count < 1 || g.q_len < 1) throw bad();
+  w = Workload{};
+  w.name = name;
+  std::string part;
+  in.get();  // the '_' before the next part, if any
+  while (std::getline(in, part, '_')) {
+    try {
+      size_t used = 0;
+      if (part.rfind("ctx", 0) == 0) {
+        g.cached = std::stoll(part.substr(3), &used);
+        if (used + 3 != part.size() || g.cached < 0) throw bad();
+      } else if (part.rfind("d", 0) == 0) {
+        w.head_dim = std::stoi(part.substr(1), &used);
+        if (used + 1 != part.size() || w.head_dim < 1) throw bad();
+      } else if (part == "nc") {
+        w.causal = false;
+      } else {
+        throw bad();
+      }
+    } catch (const std::logic_error&) {
+      throw bad();
+    }
+  }
+  w.groups = {g};
+  return true;
+}
+
 std::vector<Workload> select_workloads(const std::vector<std::string>& names) {
   std::vector<Workload> all = standard_workloads();
   if (names.empty()) return all;
   std::vector<Workload> picked;
   for (const std::string& name : names) {
     if (name == "all") return all;
+    Workload ad_hoc;
+    if (parse_ad_hoc(name, ad_hoc)) {
+      picked.push_back(ad_hoc);
+      continue;
+    }
     auto it = std::find_if(all.begin(), all.end(), [&](const Workload& w) { return w.name == name; });
     if (it == all.end()) {
       std::string known;

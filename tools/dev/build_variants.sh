@@ -48,6 +48,6 @@ for round in $(seq 1 "$ROUNDS"); do
   for name in "${names[@]}"; do
     echo "== round $round: $name"
     "build-var-$name/bench/kvattn-bench" --workload "$WORKLOADS" --kv-dtype "$KV" --backend hopper --reps "$REPS" \
-      --no-ceilings ${BENCH_EXTRA:-} 2>&1 | grep -E "^(prefill|chunk|mixed|decode|specdec)" || true
+      --no-ceilings ${BENCH_EXTRA:-} 2>&1 | grep -E "^(prefill|chunk|mixed|decode|specdec|seqs)" || true
   done
 done | tee -a "$OUT/variants.txt"

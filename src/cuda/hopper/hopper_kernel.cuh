@@ -92,7 +92,19 @@ struct WorkWalk {
   unsigned hits = 0;   // sequences of the window with rows in this row tile
   bool loaded = false;
 
-  // v of the tile numbered `rank` (ranks asked in increasing order), or num_work.
+  // The walk as two 16-byte words, with the rank asked last (park / unpark).
+  __device__ __forceinline__ void park(uint32_t slot, int rank) const {
+    sts128(slot, make_uint4(m_idx, b0, rank0, hits));
+    sts128(slot + 16, make_uint4(loaded, rank, 0u, 0u));
+  }
+  __device__ __forceinline__ int unpark(uint32_t slot) {
+    const uint4 a = lds128(slot), c = lds128(slot + 16);
+    m_idx = static_cast<int>(a.x), b0 = static_cast<int>(a.y), rank0 = static_cast<int>(a.z), hits = a.w;
+    loaded = c.x != 0u;
+    return static_cast<int>(c.y);
+  }
+
+  // v of the tile numbered `rank` (ranks asked in increasing order), or -1.
   __device__ __forceinline__ int find(const HopperParams& hp, int block_m, int rank) {
     const int heads = hp.heads;
     const int batch = hp.num_bh / heads;
@@ -117,21 +129,24 @@ struct WorkWalk {
       b0 += 32;
       if (b0 >= batch) b0 = 0, ++m_idx;
     }
-    return hp.m_blocks * hp.num_bh;
+    return -1;
   }
 };
 
 // Calls f(v) for this CTA's work tiles: persistent, the ranks of its stride;
-// otherwise the one tile blockIdx.x.
-template <bool kPersistent, class F>
-__device__ __forceinline__ void for_each_work(const HopperParams& hp, int block_m, F&& f) {
+// otherwise the one tile blockIdx.x. park_slot (kPark): this thread's 32 bytes of
+// shared memory, where the walk waits while f runs (the 32-register producer of
+// the three-consumer kernel has no registers to keep it in across its loops).
+template <bool kPersistent, bool kPark = false, class F>
+__device__ __forceinline__ void for_each_work(const HopperParams& hp, int block_m, F&& f, uint32_t park_slot = 0) {
   if constexpr (kPersistent) {
-    const int num_work = hp.m_blocks * hp.num_bh;  // < 2^31 (host check)
     WorkWalk walk;
     for (int rank = static_cast<int>(blockIdx.x);; rank += static_cast<int>(gridDim.x)) {
       const int v = walk.find(hp, block_m, rank);
-      if (v >= num_work) break;
+      if (v < 0) break;
+      if constexpr (kPark) walk.park(park_slot, rank);
       f(v);
+      if constexpr (kPark) rank = walk.unpark(park_slot);
     }
   } else {
     f(static_cast<int>(blockIdx.x));
@@ -196,11 +211,12 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
                                       tile.kv_len,
                                       tile.k_row0,
                                       tile_lo,
-                                      n_tiles,
+                                      tile_lo + n_tiles,
                                       static_cast<int>(threadIdx.x)};
       producer.run();
     };
-    for_each_work<Traits::kPersistent>(params, kBlockM, produce);
+    for_each_work<Traits::kPersistent, Traits::kParkWalk>(params, kBlockM, produce,
+                                                          sbase + Traits::kOffWalkPark + 32 * threadIdx.x);
     grid_dependency_wait();  // see the end of the kernel
     return;
   }

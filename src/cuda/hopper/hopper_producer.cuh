@@ -42,8 +42,12 @@ __device__ __forceinline__ void fence_async_proxy() { asm volatile("fence.proxy.
 // What the producer carries from one work tile to the next in the persistent
 // kernel: its places in the K and V rings and the parities of its FP8 staging
 // barriers (bit b: staging buffer b of this thread's ring).
+// 16-bit KV fills a K and a V stage per tile from one ring state (the rings have
+// as many stages): a ring state is two registers, and the producer of the
+// three-consumer kernel has 32 for everything.
 template <class Traits>
 struct ProducerCursor {
+  static_assert(Traits::kFp8Kv || Traits::kKStages == Traits::kVStages, "wide_ring_state: one state for both rings");
   RingState<Traits::kKStages> ks = producer_start_state<Traits::kKStages>();
   RingState<Traits::kVStages> vs = producer_start_state<Traits::kVStages>();
   uint32_t raw_phases = 0;
@@ -65,9 +69,11 @@ struct Producer {
   ProducerCursor<Traits>& cur;
   uint32_t sbase;
   int64_t* rows;  // gather mode: [2][kBlockN] K element offsets of two tiles (V's too when its strides match)
-  int b, hk, kv_len, k_row0, tile_lo, n_tiles, tid;
+  // KV tiles [t_begin, t_end) of the sequence (absolute indices: tile t starts at key
+  // t * kBlockN, so no base is held across the loops).
+  int b, hk, kv_len, k_row0, t_begin, t_end, tid;
 
-  __device__ __forceinline__ int key0(int t) const { return (tile_lo + t) * kBlockN; }
+  __device__ __forceinline__ int key0(int t) const { return t * kBlockN; }
   __device__ __forceinline__ bool inside(int t) const { return key0(t) + kBlockN <= kv_len; }
   __device__ __forceinline__ uint32_t k_stage(int s) const { return sbase + Traits::kOffK + s * Traits::kKvStageBytes; }
   __device__ __forceinline__ uint32_t v_stage(int s) const { return sbase + Traits::kOffV + s * Traits::kKvStageBytes; }
@@ -217,7 +223,7 @@ struct Producer {
   __device__ __forceinline__ Slot load_slot(int t) const {
     Slot s;
     const int lane = tid % 32;
-    if (lane * kv.box_rows < kBlockN && t < n_tiles) {
+    if (lane * kv.box_rows < kBlockN && t < t_end) {
       const int pos = key0(t) + lane * kv.box_rows;
       const int page = static_cast<int>(p.page_size.div(static_cast<uint32_t>(pos)));
       s.row = pos - page * static_cast<int>(p.page_size.divisor);
@@ -296,15 +302,13 @@ struct Producer {
   __device__ __forceinline__ void run_tma_wide() const {
     const bool copy = !(experiment & kHopperNoLoad);
     const bool warp0 = tid < 32;
-    KState& ks = cur.ks;
-    VState& vs = cur.vs;
-    Slot slot = warp0 ? load_slot(0) : Slot{};
-    for (int j = 0; j < n_tiles; ++j) {
+    KState& st = cur.ks;  // both rings (wide_ring_state)
+    Slot slot = warp0 ? load_slot(t_begin) : Slot{};
+    for (int j = t_begin; j < t_end; ++j) {
       const Slot next = warp0 ? load_slot(j + 1) : Slot{};  // in flight while this tile is issued
-      fill_wide<false>(bars.k, ks, j, slot, copy);
-      fill_wide<true>(bars.v, vs, j, slot, copy);
-      ++ks;
-      ++vs;
+      fill_wide<false>(bars.k, st, j, slot, copy);
+      fill_wide<true>(bars.v, st, j, slot, copy);
+      ++st;
       slot = next;
     }
     cp_async_wait_group<0>();
@@ -313,29 +317,27 @@ struct Producer {
   __device__ __forceinline__ void run_gather_wide() const {
     const bool copy = !(experiment & kHopperNoLoad);
     const bool v_table = v_like_k();
-    KState& ks = cur.ks;
-    VState& vs = cur.vs;
+    KState& st = cur.ks;  // both rings (wide_ring_state)
     // Row tables of tiles 0 and 1; block ids of tile t+2 are loaded during tile t.
-    write_rows(0, block_of(0));
-    if (n_tiles > 1) write_rows(1, block_of(1));
+    write_rows(t_begin, block_of(t_begin));
+    if (t_begin + 1 < t_end) write_rows(t_begin + 1, block_of(t_begin + 1));
     producer_sync();
-    for (int j = 0; j < n_tiles; ++j) {
-      const int ahead = (tid < kBlockN && j + 2 < n_tiles) ? block_of(j + 2) : -1;
-      producer_acquire(bars.k, ks);
-      if (copy) gather_wide<false>(k_stage(ks.index()), table_rows(j));
-      arrive_gathered(&bars.k.full[ks.index()]);
-      producer_acquire(bars.v, vs);
+    for (int j = t_begin; j < t_end; ++j) {
+      const int ahead = (tid < kBlockN && j + 2 < t_end) ? block_of(j + 2) : -1;
+      producer_acquire(bars.k, st);
+      if (copy) gather_wide<false>(k_stage(st.index()), table_rows(j));
+      arrive_gathered(&bars.k.full[st.index()]);
+      producer_acquire(bars.v, st);
       if (copy) {
         if (v_table)
-          gather_wide<true>(v_stage(vs.index()), table_rows(j));
+          gather_wide<true>(v_stage(st.index()), table_rows(j));
         else
-          gather_wide<true>(v_stage(vs.index()), direct_rows<true>(j));
+          gather_wide<true>(v_stage(st.index()), direct_rows<true>(j));
       }
-      arrive_gathered(&bars.v.full[vs.index()]);
+      arrive_gathered(&bars.v.full[st.index()]);
       producer_sync();  // everyone done reading row slot j % 2
-      if (j + 2 < n_tiles) write_rows(j + 2, ahead);
-      ++ks;
-      ++vs;
+      if (j + 2 < t_end) write_rows(j + 2, ahead);
+      ++st;
     }
     cp_async_wait_group<0>();
   }
@@ -373,7 +375,7 @@ struct Producer {
     uint32_t& phases = cur.raw_phases;  // bit b: parity of staging barrier b's next phase
     // Tile t into its staging tile: TMA (inside the sequence) or zero-filling cp.async.
     const auto fill = [&](int t, Slot slot) {
-      if (!copy || t >= n_tiles) return;
+      if (!copy || t >= t_end) return;
       const int buf = t % kBufs;
       if (inside(t)) {
         if (issuer) tma_tile(map, 0, raw0 + buf * Traits::kRawBytes, &raw_bar[buf], slot);
@@ -408,12 +410,12 @@ struct Producer {
     }();
     // Slots of the next tile to fill (issuer warp): tiles 0 .. kBufs - 1 now, then
     // tile j + kBufs during tile j.
-    Slot ahead = issuer ? load_slot(0) : Slot{};
-    for (int t = 0; t < kBufs; ++t) {
+    Slot ahead = issuer ? load_slot(t_begin) : Slot{};
+    for (int t = t_begin; t < t_begin + kBufs; ++t) {
       fill(t, ahead);
       ahead = issuer ? load_slot(t + 1) : Slot{};
     }
-    for (int j = 0; j < n_tiles; ++j) {
+    for (int j = t_begin; j < t_end; ++j) {
       const int buf = j % kBufs;
       landed(j);
       const uint32_t stage = sbase + (kIsV ? Traits::kOffV : Traits::kOffK) + st.index() * Traits::kKvStageBytes;
@@ -444,30 +446,30 @@ struct Producer {
     };
     KState& ks = cur.ks;
     VState& vs = cur.vs;
-    write_rows(0, block_of(0));
-    if (n_tiles > 1) write_rows(1, block_of(1));
+    write_rows(t_begin, block_of(t_begin));
+    if (t_begin + 1 < t_end) write_rows(t_begin + 1, block_of(t_begin + 1));
     producer_sync();
-    if (copy) gather_raw<false>(raw_k, table_rows(0));
+    if (copy) gather_raw<false>(raw_k, table_rows(t_begin));
     cp_async_commit();
-    if (copy) gather_v(0);
+    if (copy) gather_v(t_begin);
     cp_async_commit();
-    for (int j = 0; j < n_tiles; ++j) {
-      const int ahead = (tid < kBlockN && j + 2 < n_tiles) ? block_of(j + 2) : -1;
+    for (int j = t_begin; j < t_end; ++j) {
+      const int ahead = (tid < kBlockN && j + 2 < t_end) ? block_of(j + 2) : -1;
       // K: staging holds tile j once this thread's group landed and all threads synced.
       cp_async_wait_group<1>();
       producer_sync();
       widen_into<false>(bars.k, ks, raw_k, k_stage(ks.index()), copy, tid);
       producer_sync();  // staging K free
-      if (copy && j + 1 < n_tiles) gather_raw<false>(raw_k, table_rows(j + 1));
+      if (copy && j + 1 < t_end) gather_raw<false>(raw_k, table_rows(j + 1));
       cp_async_commit();
       // V likewise.
       cp_async_wait_group<1>();
       producer_sync();
       widen_into<true>(bars.v, vs, raw_v, v_stage(vs.index()), copy, tid);
       producer_sync();  // staging V free; row slot j % 2 read by every thread
-      if (copy && j + 1 < n_tiles) gather_v(j + 1);
+      if (copy && j + 1 < t_end) gather_v(j + 1);
       cp_async_commit();
-      if (j + 2 < n_tiles) write_rows(j + 2, ahead);
+      if (j + 2 < t_end) write_rows(j + 2, ahead);
       ++ks;
       ++vs;
     }

@@ -93,9 +93,13 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   // work tile (kept across the persistent loop, ptxas put them in local memory; with
   // the recomputation the D 128 and D 64 16-bit kernels, which do not need it, ran ~2%
   // slower by minimum time). Every other D <= 128 kernel compiles as before it.
-  static constexpr bool kRecomputeThreadAddresses = kHeadDim_ == 128 && kQToHalf;
+  static constexpr bool kRecomputeThreadAddresses = (kHeadDim_ == 128 && kQToHalf) || Shape_::kConsumerWarpgroups == 3;
   static constexpr int kProducerRegs = kConsumerWarpgroups == 3 ? 32 : kPersistent ? 104 : 56;
   static constexpr int kWidenBatch = kPersistent ? 4 : 2;
+  // The 32-register producer parks its persistent walk in shared memory while it
+  // loads a work tile (hopper_kernel.cuh, for_each_work): kept in registers, ptxas
+  // spilled it to local memory.
+  static constexpr bool kParkWalk = kPersistent && kProducerRegs == 32;
   static constexpr int kLaunchRegs = (65536 / kThreads) / 8 * 8;  // per thread under __launch_bounds__(kThreads, 1)
   static constexpr int kConsumerRegs = (kLaunchRegs * kThreads - 128 * kProducerRegs) / kConsumerThreads / 8 * 8;
   static_assert(128 * kProducerRegs + kConsumerThreads * kConsumerRegs <= kLaunchRegs * kThreads,
@@ -149,7 +153,8 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   static constexpr int kOffRawV = kOffRawK + kRawBuffers * kRawBytes;  // raw K buffers, then raw V buffers
   static constexpr int kOffRows = kOffRawV + kRawBuffers * kRawBytes;            // int64 [2][kBlockN]: KV element offsets
   static constexpr int kOffRowFactor = kOffRows + 2 * kBlockN * 8;  // float [kBlockM]
-  static constexpr int kOffBarriers = kOffRowFactor + kBlockM * 4;
+  static constexpr int kOffWalkPark = kOffRowFactor + kBlockM * 4;  // kParkWalk: 32 bytes per producer thread
+  static constexpr int kOffBarriers = kOffWalkPark + (kParkWalk ? 128 * 32 : 0);
   static constexpr int kUsedBytes = kOffBarriers + static_cast<int>(sizeof(Barriers));
   static constexpr int kSmemBytes = kUsedBytes;  // the dynamic base is 1024-aligned (checked in the kernel)
 
