@@ -24,43 +24,55 @@ __device__ __forceinline__ void warpgroup_sync(int wg) { cutlass::arch::NamedBar
 
 // Rows [64 wg, 64 wg + 64) of the CTA's Q tile (tile row r: query head
 // rows.head(r) at token rows.token(r)); rows >= rows_valid are zeros. 8 threads
-// per row, 16 rows per pass; row factors 2^-c to row_factor[] (kQToHalf).
+// per row, 16 rows per pass. In two halves: load() issues the global loads into
+// registers, store() writes the swizzled Q tile (kQToHalf: row factors 2^-c to
+// row_factor[]).
 template <class Traits>
-__device__ __forceinline__ void load_q_rows(const PrefillParams& p, uint32_t sq, float* row_factor, const RowMap& rows,
-                                            int rows_valid, int wg, int wtid) {
+struct QRows {
   using QT = typename Traits::QT;
-  constexpr int kD = Traits::kHeadDim;
-  constexpr int kPerThread = kD / 64;  // 16-byte chunks of a row per thread
+  static constexpr int kD = Traits::kHeadDim;
+  static constexpr int kPerThread = kD / 64;  // 16-byte chunks of a row per thread and pass
+  uint4 w[4][kPerThread];
+
+  __device__ __forceinline__ void load(const PrefillParams& p, const RowMap& rows, int rows_valid, int wg,
+                                       int wtid) {
 #pragma unroll
-  for (int pass = 0; pass < 4; ++pass) {
-    const int r = 64 * wg + 16 * pass + wtid / 8;
-    const bool valid = r < rows_valid;
-    const QT* q = static_cast<const QT*>(p.q) + static_cast<int64_t>(rows.head(r)) * p.q_stride_head +
-                  rows.token(r) * p.q_stride_token;
-    uint4 w[kPerThread];
+    for (int pass = 0; pass < 4; ++pass) {
+      const int r = 64 * wg + 16 * pass + wtid / 8;
+      const bool valid = r < rows_valid;
+      const QT* q = static_cast<const QT*>(p.q) + static_cast<int64_t>(rows.head(r)) * p.q_stride_head +
+                    rows.token(r) * p.q_stride_token;
 #pragma unroll
-    for (int i = 0; i < kPerThread; ++i) {
-      const int c = wtid % 8 + 8 * i;
-      w[i] = valid ? __ldg(reinterpret_cast<const uint4*>(q + c * 8)) : make_uint4(0u, 0u, 0u, 0u);
+      for (int i = 0; i < kPerThread; ++i) {
+        const int c = wtid % 8 + 8 * i;
+        w[pass][i] = valid ? __ldg(reinterpret_cast<const uint4*>(q + c * 8)) : make_uint4(0u, 0u, 0u, 0u);
+      }
     }
-    if constexpr (Traits::kQToHalf) {  // HalfRescale (prefill_loads.cuh), 8 threads per row
-      uint32_t mag2 = 0;
-#pragma unroll
-      for (int i = 0; i < kPerThread; ++i) mag2 = HalfRescale::max_magnitude(mag2, w[i]);
-      uint32_t mag = max(mag2 & 0xffffu, mag2 >> 16);
-#pragma unroll
-      for (int off = 1; off < 8; off *= 2) mag = max(mag, __shfl_xor_sync(0xffffffffu, mag, off));
-      const int c = HalfRescale::exponent(mag);
-      const float up = HalfRescale::up(c);
-#pragma unroll
-      for (int i = 0; i < kPerThread; ++i) w[i] = HalfRescale::convert(w[i], up);
-      if (wtid % 8 == 0) row_factor[r] = HalfRescale::factor(c);
-    }
-#pragma unroll
-    for (int i = 0; i < kPerThread; ++i)
-      sts128(sq + sw128_offset<kD>(Traits::kBlockM, r, (wtid % 8 + 8 * i) * 8), w[i]);
   }
-}
+
+  __device__ __forceinline__ void store(uint32_t sq, float* row_factor, int wg, int wtid) {
+#pragma unroll
+    for (int pass = 0; pass < 4; ++pass) {
+      const int r = 64 * wg + 16 * pass + wtid / 8;
+      if constexpr (Traits::kQToHalf) {  // HalfRescale (prefill_loads.cuh), 8 threads per row
+        uint32_t mag2 = 0;
+#pragma unroll
+        for (int i = 0; i < kPerThread; ++i) mag2 = HalfRescale::max_magnitude(mag2, w[pass][i]);
+        uint32_t mag = max(mag2 & 0xffffu, mag2 >> 16);
+#pragma unroll
+        for (int off = 1; off < 8; off *= 2) mag = max(mag, __shfl_xor_sync(0xffffffffu, mag, off));
+        const int c = HalfRescale::exponent(mag);
+        const float up = HalfRescale::up(c);
+#pragma unroll
+        for (int i = 0; i < kPerThread; ++i) w[pass][i] = HalfRescale::convert(w[pass][i], up);
+        if (wtid % 8 == 0) row_factor[r] = HalfRescale::factor(c);
+      }
+#pragma unroll
+      for (int i = 0; i < kPerThread; ++i)
+        sts128(sq + sw128_offset<kD>(Traits::kBlockM, r, (wtid % 8 + 8 * i) * 8), w[pass][i]);
+    }
+  }
+};
 
 // Normalizes this warpgroup's O rows (sinks, v_descale; S3/S4) and writes O and
 // LSE (tile row r to query head rows.head(r), token rows.token(r)). The rows are

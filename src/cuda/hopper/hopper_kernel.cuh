@@ -5,9 +5,10 @@
 // GQA-packed, KV head, 128- or 192-row tile; hopper_tile.cuh), longest first; per CTA
 // one producer and two consumer warpgroups (three for D 64 with 16-bit KV, 192 rows):
 //   warpgroup 0, producer (104 registers after setmaxnreg, 56 for D 256, 32 with three
-//     consumers; hopper_producer.cuh): TMA boxes per page (or cp.async gathers) of
-//     K/V tiles, FP8 -> fp16 widening into the swizzled stages, K and V stage rings
-//     (mbarriers, hopper_pipeline.cuh);
+//     consumers; hopper_producer.cuh): walks the schedule and hands each work tile to
+//     the consumers through a ring of tile slots in shared memory (publish_tile), then
+//     TMA boxes per page (or cp.async gathers) of its K/V tiles, FP8 -> fp16 widening
+//     into the swizzled stages, K and V stage rings (mbarriers, hopper_pipeline.cuh);
 //   warpgroups 1.., consumers (200 registers, 224 for D 256, 160 with three): 64 rows
 //     each; per KV tile S = Q K^T (WGMMA, both operands in shared memory), mask + online
 //     softmax in registers (hopper_softmax.cuh), O += P V (WGMMA, P from registers, V
@@ -92,10 +93,10 @@ struct WorkWalk {
   unsigned hits = 0;   // sequences of the window with rows in this row tile
   bool loaded = false;
 
-  // The walk as two 16-byte words, with the rank asked last (park / unpark).
-  __device__ __forceinline__ void park(uint32_t slot, int rank) const {
+  // The walk as two 16-byte words, with the caller's tile count (park / unpark).
+  __device__ __forceinline__ void park(uint32_t slot, int count) const {
     sts128(slot, make_uint4(m_idx, b0, rank0, hits));
-    sts128(slot + 16, make_uint4(loaded, rank, 0u, 0u));
+    sts128(slot + 16, make_uint4(loaded, count, 0u, 0u));
   }
   __device__ __forceinline__ int unpark(uint32_t slot) {
     const uint4 a = lds128(slot), c = lds128(slot + 16);
@@ -133,24 +134,57 @@ struct WorkWalk {
   }
 };
 
-// Calls f(v) for this CTA's work tiles: persistent, the ranks of its stride;
-// otherwise the one tile blockIdx.x. park_slot (kPark): this thread's 32 bytes of
-// shared memory, where the walk waits while f runs (the 32-register producer of
-// the three-consumer kernel has no registers to keep it in across its loops).
+// Calls f(v, i) for this CTA's work tiles, i = 0, 1, ...: persistent, the ranks of
+// its stride; otherwise the one tile blockIdx.x. Returns how many. park_slot
+// (kPark): this thread's 32 bytes of shared memory, where the walk waits while f
+// runs (the 32-register producer of the three-consumer kernel has no registers to
+// keep it in across its loops).
 template <bool kPersistent, bool kPark = false, class F>
-__device__ __forceinline__ void for_each_work(const HopperParams& hp, int block_m, F&& f, uint32_t park_slot = 0) {
+__device__ __forceinline__ int for_each_work(const HopperParams& hp, int block_m, F&& f, uint32_t park_slot = 0) {
   if constexpr (kPersistent) {
     WorkWalk walk;
-    for (int rank = static_cast<int>(blockIdx.x);; rank += static_cast<int>(gridDim.x)) {
-      const int v = walk.find(hp, block_m, rank);
+    int i = 0;
+    for (;; ++i) {
+      // gridDim.x read where used (volatile): hoisted, it took one of the 32-register
+      // producer's registers for the whole walk.
+      unsigned ctas;
+      asm volatile("mov.u32 %0, %%nctaid.x;" : "=r"(ctas));
+      const int v = walk.find(hp, block_m, static_cast<int>(blockIdx.x) + i * static_cast<int>(ctas));
       if (v < 0) break;
-      if constexpr (kPark) walk.park(park_slot, rank);
-      f(v);
-      if constexpr (kPark) rank = walk.unpark(park_slot);
+      if constexpr (kPark) walk.park(park_slot, i);
+      f(v, i);
+      if constexpr (kPark) i = walk.unpark(park_slot);
     }
+    return i;
   } else {
-    f(static_cast<int>(blockIdx.x));
+    f(static_cast<int>(blockIdx.x), 0);
+    return 1;
   }
+}
+
+// The tile slot ring (TileSlot, hopper_tile.cuh): work tile i of the CTA goes through
+// slot i % kTileSlots. The producer's thread 0 looks work tile v (-1: the end) up
+// straight into the slot (the 32-register producer has no registers to stage it
+// in) and signals; every consumer thread waits, reads and releases.
+template <class Bars>
+__device__ __forceinline__ void publish_tile(const HopperParams& hp, int block_m, Bars& bars, TileSlot* slots, int i,
+                                             int v) {
+  const int s = i % kTileSlots;
+  cutlass::arch::ClusterBarrier::wait(&bars.tiles.empty[s], ((i / kTileSlots) & 1) ^ 1);
+  TileSlot& slot = slots[s];
+  slot.v = v;
+  slot.ok = v >= 0 && next_tile(hp, block_m, v, slot.tile, slot.rows);
+  cutlass::arch::ClusterBarrier::arrive(&bars.tiles.full[s]);  // release: the slot's stores before it
+}
+template <class Bars>
+__device__ __forceinline__ const TileSlot& receive_tile(Bars& bars, const TileSlot* slots, int i) {
+  const int s = i % kTileSlots;
+  cutlass::arch::ClusterBarrier::wait(&bars.tiles.full[s], (i / kTileSlots) & 1);
+  return slots[s];
+}
+template <class Bars>
+__device__ __forceinline__ void release_tile(Bars& bars, int i) {
+  cutlass::arch::ClusterBarrier::arrive(&bars.tiles.empty[i % kTileSlots]);
 }
 
 template <class Traits>
@@ -192,10 +226,15 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   if (wg == 0) {
     cutlass::arch::warpgroup_reg_dealloc<Traits::kProducerRegs>();
     ProducerCursor<Traits> cursor;
-    const auto produce = [&](int v) {
-      PrefillTile tile;
-      RowMap rows;
-      if (!next_tile(params, kBlockM, v, tile, rows)) return;
+    TileSlot* const slots = reinterpret_cast<TileSlot*>(smem + Traits::kOffTiles);
+    const auto produce = [&](int v, int i) {
+      if (threadIdx.x == 0) publish_tile(params, kBlockM, bars, slots, i, v);
+      // bar.sync orders thread 0's slot stores before every producer thread's reads; the
+      // slot is written again (tile i + kTileSlots) only after the next tile's sync.
+      producer_sync();
+      const TileSlot& slot = slots[i % kTileSlots];
+      if (!slot.ok) return;
+      const PrefillTile& tile = slot.tile;
       const int tile_lo = tile.key_lo / kBlockN;
       const int n_tiles = tile.key_lo < tile.key_end ? (tile.key_end + kBlockN - 1) / kBlockN - tile_lo : 0;
       if (n_tiles == 0) return;
@@ -215,8 +254,9 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
                                       static_cast<int>(threadIdx.x)};
       producer.run();
     };
-    for_each_work<Traits::kPersistent, Traits::kParkWalk>(params, kBlockM, produce,
-                                                          sbase + Traits::kOffWalkPark + 32 * threadIdx.x);
+    const int n_work = for_each_work<Traits::kPersistent, Traits::kParkWalk>(
+        params, kBlockM, produce, sbase + Traits::kOffWalkPark + 32 * threadIdx.x);
+    if (threadIdx.x == 0) publish_tile(params, kBlockM, bars, slots, n_work, -1);
     grid_dependency_wait();  // see the end of the kernel
     return;
   }
@@ -240,18 +280,41 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   Tensor tSrQ = thr_qk.partition_fragment_A(sQ);
   Tensor tSrK = thr_qk.partition_fragment_B(sK);
   Tensor tOrV = thr_pv.partition_fragment_B(sVt);
-  Tensor tSrS = partition_fragment_C(mma_qk, Shape<Int<kBlockM>, Int<kBlockN>>{});
-  Tensor tOrO = partition_fragment_C(mma_pv, Shape<Int<kBlockM>, Int<kD>>{});
-  Tensor tOrP = make_tensor<MmaT>(partition_shape_A(mma_pv, Shape<Int<kBlockM>, Int<kBlockN>>{}));
   cutlass::PipelineState<Traits::kKStages> k_state;  // carried across work tiles, like the producer's
   cutlass::PipelineState<Traits::kVStages> v_state;
   const bool ping_pong = Traits::kConsumerWarpgroups == 2 && params.ping_pong;  // a two-warpgroup protocol
   const bool softmax_on = !(params.experiment & kHopperNoSoftmax);
 
-  const auto consume = [&](int v) {
-    PrefillTile tile;
-    RowMap rows;
-    if (!next_tile(params, kBlockM, v, tile, rows)) return;
+  // The work tiles come from the producer (publish_tile). Work tile i + 1's Q rows are
+  // loaded and stored into the Q tile after tile i's epilogue (receive_q, stage_q):
+  // tile i starts with its Q in place.
+  const TileSlot* const slots = reinterpret_cast<const TileSlot*>(smem + Traits::kOffTiles);
+  const auto q_thread = [&] {
+    return Traits::kRecomputeThreadAddresses || Traits::kShortLiveRanges ? recompute_here(wtid) : wtid;
+  };
+  const auto stage_q = [&](QRows<Traits>& q) {
+    warpgroup_sync(cwg);  // this warpgroup's previous output is out of its Q rows
+    q.store(sq, row_factor, cwg, q_thread());
+    fence_async_proxy();  // generic stores -> WGMMA reads
+    warpgroup_sync(cwg);
+  };
+  // Receives work tile i and, when it has rows, loads its Q rows into q.
+  const auto receive_q = [&](int i, QRows<Traits>& q) {
+    const TileSlot& next = receive_tile(bars, slots, i);
+    const bool ok = next.ok;
+    if (ok) q.load(p, next.rows, next.tile.rows_valid, cwg, q_thread());
+    return ok;
+  };
+
+  // Work tile i (slot.ok; its Q rows in the Q tile).
+  const auto consume = [&](const TileSlot& slot, int i) {
+    const PrefillTile& tile = slot.tile;
+    const RowMap rows = slot.rows;
+    // Accumulators and P per work tile: declared outside, the WGMMA operand fences kept
+    // S and P live from one tile's end to the next one's start (through the epilogue).
+    Tensor tSrS = partition_fragment_C(mma_qk, Shape<Int<kBlockM>, Int<kBlockN>>{});
+    Tensor tOrO = partition_fragment_C(mma_pv, Shape<Int<kBlockM>, Int<kD>>{});
+    Tensor tOrP = make_tensor<MmaT>(partition_shape_A(mma_pv, Shape<Int<kBlockM>, Int<kBlockN>>{}));
     const int b = tile.b, hk = tile.h / p.group_size;
     const int rows_valid = tile.rows_valid;
     const KeyWindow window = tile.window;
@@ -261,10 +324,6 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     // kRecomputeThreadAddresses: this thread's Q and output addresses are recomputed
     // per work tile instead of being kept across the persistent loop.
     const int tw = Traits::kRecomputeThreadAddresses ? recompute_here(wtid) : wtid;
-    warpgroup_sync(cwg);  // this warpgroup's previous output is out of its Q rows
-    load_q_rows<Traits>(p, sq, row_factor, rows, rows_valid, cwg, tw);
-    fence_async_proxy();  // generic stores -> WGMMA reads
-    warpgroup_sync(cwg);
     clear(tOrO);
 
     // This thread's rows: tile rows tile_row0 and tile_row0 + 8, queries q_row[0..1].
@@ -418,19 +477,28 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       if (j > 0) skip_v();
     }
 
-    if constexpr (Traits::kShortLiveRanges) {
-      // The epilogue looks its tile up again (a few cached loads) instead of holding the
-      // tile's fields in registers across the KV-tile loop.
-      PrefillTile out_tile;
-      RowMap out_rows;
-      next_tile(params, kBlockM, recompute_here(v), out_tile, out_rows);
-      write_output<Traits>(p, tOrO, softmax, mult, p.v_descale.at(out_tile.b, out_tile.h / p.group_size), sq,
-                           out_rows, out_tile.rows_valid, cwg, recompute_here(wtid));
-    } else {
-      write_output<Traits>(p, tOrO, softmax, mult, p.v_descale.at(b, hk), sq, rows, rows_valid, cwg, tw);
-    }
+    // The epilogue reads the tile's fields again from its slot (shared memory: reloaded
+    // after the loop's barriers) instead of holding them in registers across the loop.
+    write_output<Traits>(p, tOrO, softmax, mult, p.v_descale.at(slot.tile.b, slot.tile.h / p.group_size), sq,
+                         slot.rows, slot.tile.rows_valid, cwg, Traits::kShortLiveRanges ? recompute_here(wtid) : tw);
+    QRows<Traits> q;
+    if (receive_q(i + 1, q)) stage_q(q);
   };
-  for_each_work<Traits::kPersistent>(params, kBlockM, consume);
+  {
+    QRows<Traits> q;
+    if (receive_q(0, q)) stage_q(q);
+  }
+  for (int i = 0;; ++i) {
+    const TileSlot& slot = slots[i % kTileSlots];  // received by receive_q(i)
+    if (slot.v < 0) break;
+    if (slot.ok) {
+      consume(slot, i);
+    } else {
+      QRows<Traits> q;
+      if (receive_q(i + 1, q)) stage_q(q);
+    }
+    release_tile(bars, i);
+  }
   // Launched to overlap the decode family's kernels (hopper_launch.cuh), which
   // write other rows: nothing here reads their results, but this grid finishes
   // only after them, so whatever the stream runs next sees every output.

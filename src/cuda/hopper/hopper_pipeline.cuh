@@ -20,10 +20,16 @@ struct KvRing {
   uint64_t empty[kStages];
 };
 
+// Work tiles in flight from the producer to the consumers (hopper_tile.cuh, TileSlot):
+// the producer publishes work tile i + 1 while the consumers are on tile i (two
+// slots: the D 128 stages leave ~400 bytes of shared memory).
+constexpr int kTileSlots = 2;
+
 template <int kKStages, int kVStages>
 struct HopperBarriers {
   KvRing<kKStages> k;
   KvRing<kVStages> v;
+  KvRing<kTileSlots> tiles;     // full: the producer wrote the slot; empty: every consumer thread is done with it
   uint64_t raw_k[2], raw_v[2];  // FP8 staging tiles filled by TMA (transaction barriers, one arrival)
 
   // One thread initializes; a __syncthreads must follow before any use.
@@ -36,6 +42,10 @@ struct HopperBarriers {
     for (int s = 0; s < kVStages; ++s) {
       ClusterBarrier::init(&v.full[s], producer_threads);
       ClusterBarrier::init(&v.empty[s], consumer_threads);
+    }
+    for (int s = 0; s < kTileSlots; ++s) {
+      ClusterBarrier::init(&tiles.full[s], 1);
+      ClusterBarrier::init(&tiles.empty[s], consumer_threads);
     }
     for (int i = 0; i < 2; ++i) {
       ClusterBarrier::init(&raw_k[i], 1);

@@ -38,6 +38,18 @@ __device__ __forceinline__ bool locate_hopper_tile(const HopperParams& hp, int b
   return true;
 }
 
+// A work tile as the producer found it, handed to the consumers in shared memory
+// (kTileSlots slots, hopper_pipeline.cuh): the consumers neither walk the schedule
+// nor look tiles up in global memory (both on their critical path between work
+// tiles: ~2400 cycles per tile, docs/perf-notes.md), and read the fields again
+// where they need them instead of holding them across the KV-tile loop.
+struct TileSlot {
+  PrefillTile tile;
+  RowMap rows;
+  int v;   // work tile; -1: no more
+  int ok;  // next_tile found rows (else the tile is skipped by both sides)
+};
+
 // Work tile v (of m_blocks x num_bh): row tile m_blocks - 1 - v / num_bh of head
 // slot v % num_bh, so the longest causal row tiles come first.
 __device__ __forceinline__ bool next_tile(const HopperParams& hp, int block_m, int v, PrefillTile& tile,

@@ -14,6 +14,7 @@
 #include <type_traits>
 
 #include "cuda/hopper/hopper_pipeline.cuh"
+#include "cuda/hopper/hopper_tile.cuh"
 
 namespace kvattn {
 namespace cuda {
@@ -154,13 +155,14 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   static constexpr int kOffRows = kOffRawV + kRawBuffers * kRawBytes;            // int64 [2][kBlockN]: KV element offsets
   static constexpr int kOffRowFactor = kOffRows + 2 * kBlockN * 8;  // float [kBlockM]
   static constexpr int kOffWalkPark = kOffRowFactor + kBlockM * 4;  // kParkWalk: 32 bytes per producer thread
-  static constexpr int kOffBarriers = kOffWalkPark + (kParkWalk ? 128 * 32 : 0);
+  static constexpr int kOffTiles = kOffWalkPark + (kParkWalk ? 128 * 32 : 0);  // TileSlot [kTileSlots]
+  static constexpr int kOffBarriers = kOffTiles + kTileSlots * static_cast<int>(sizeof(TileSlot));
   static constexpr int kUsedBytes = kOffBarriers + static_cast<int>(sizeof(Barriers));
   static constexpr int kSmemBytes = kUsedBytes;  // the dynamic base is 1024-aligned (checked in the kernel)
 
   static_assert(kHeadDim % 64 == 0, "the 128-byte swizzle atom spans 64 elements");
   static_assert(kBlockN <= 128, "one producer thread per row of the row table");
-  static_assert(kOffBarriers % 8 == 0, "mbarriers are 8-byte aligned");
+  static_assert(kOffBarriers % 8 == 0 && kOffTiles % 8 == 0, "mbarriers and tile slots are 8-byte aligned");
   static_assert(kSmemBytes <= 227 * 1024, "fits an H100 SM's shared memory (227 KB per block)");
 };
 
