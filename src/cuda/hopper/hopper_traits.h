@@ -86,14 +86,15 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   // launch; the TMA-only producer keeps 32, the consumers 160 (at 40 + 152 the
   // consumers spill inside the KV-tile loop).
   static constexpr bool kPersistent = kHeadDim_ <= 128;
-  // D 256 consumers rebuild Q's WGMMA descriptors at each use and look their tile up
-  // again for the epilogue, so neither is held across the KV-tile loop (held, they
-  // spilled 28-68 bytes there).
+  // D 256 consumers rebuild Q's WGMMA descriptors at each use and their thread's
+  // addresses for the epilogue, so neither is held across the KV-tile loop (held, they
+  // spilled 28-68 bytes there). (Every kernel's epilogue reads its tile's fields again
+  // from the tile slot, hopper_kernel.cuh.)
   static constexpr bool kShortLiveRanges = kHeadDim_ == 256;
-  // bf16 q with FP8 KV at D 128: the consumers recompute their Q / output addresses per
-  // work tile (kept across the persistent loop, ptxas put them in local memory; with
-  // the recomputation the D 128 and D 64 16-bit kernels, which do not need it, ran ~2%
-  // slower by minimum time). Every other D <= 128 kernel compiles as before it.
+  // bf16 q with FP8 KV at D 128, and the three-consumer D 64 kernels: the consumers
+  // recompute their Q / output addresses per work tile (kept across the persistent
+  // loop, ptxas put them in local memory). Costs ~2% on D 64 bf16 (session 10, perf-notes
+  // §1); the D 128 16-bit kernels, which do not need it, ran ~2% slower with it.
   static constexpr bool kRecomputeThreadAddresses = (kHeadDim_ == 128 && kQToHalf) || Shape_::kConsumerWarpgroups == 3;
   static constexpr int kProducerRegs = kConsumerWarpgroups == 3 ? 32 : kPersistent ? 104 : 56;
   static constexpr int kWidenBatch = kPersistent ? 4 : 2;
