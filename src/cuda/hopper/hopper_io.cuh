@@ -22,6 +22,23 @@ namespace hopper {
 // Named barrier of consumer warpgroup wg (0, 1, 2 -> ids 2, 3, 4).
 __device__ __forceinline__ void warpgroup_sync(int wg) { cutlass::arch::NamedBarrier::sync(128, 2 + wg); }
 
+// Producer thread t: L2 prefetches of Q tile rows t, t + 128, ... (< rows_valid),
+// each row's kD * 2 bytes as 128-byte lines.
+template <class Traits>
+__device__ __forceinline__ void prefetch_q_rows(const PrefillParams& p, const RowMap& rows, int rows_valid, int t) {
+  using QT = typename Traits::QT;
+#pragma unroll
+  for (int r = t; r < Traits::kBlockM; r += 128) {
+    if (r >= rows_valid) break;
+    const char* row = reinterpret_cast<const char*>(static_cast<const QT*>(p.q) +
+                                                    static_cast<int64_t>(rows.head(r)) * p.q_stride_head +
+                                                    rows.token(r) * p.q_stride_token);
+#pragma unroll
+    for (int line = 0; line < Traits::kHeadDim * 2 / 128; ++line)
+      asm volatile("prefetch.global.L2 [%0];" ::"l"(row + 128 * line));
+  }
+}
+
 // Rows [64 wg, 64 wg + 64) of the CTA's Q tile (tile row r: query head
 // rows.head(r) at token rows.token(r)); rows >= rows_valid are zeros. 8 threads
 // per row, 16 rows per pass. In two halves: load() issues the global loads into

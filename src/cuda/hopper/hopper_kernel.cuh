@@ -234,6 +234,10 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       producer_sync();
       const TileSlot& slot = slots[i % kTileSlots];
       if (!slot.ok) return;
+      // The consumers load this tile's Q rows once they finish the previous tile (an
+      // HBM round trip on their critical path); ask L2 for them now, a tile ahead.
+      if constexpr (Traits::kPersistent)
+        prefetch_q_rows<Traits>(p, slot.rows, slot.tile.rows_valid, static_cast<int>(threadIdx.x));
       const PrefillTile& tile = slot.tile;
       const int tile_lo = tile.key_lo / kBlockN;
       const int n_tiles = tile.key_lo < tile.key_end ? (tile.key_end + kBlockN - 1) / kBlockN - tile_lo : 0;
