@@ -40,7 +40,8 @@
 #   GTEST_FILTER        read by the GoogleTest binaries themselves
 #   KVATTN_COMMIT       commit recorded in summary.txt, bench.json and the peers record (default: git)
 #   GPU_TEST_BACKENDS   backends the GPU suite runs with (default "hopper hopper-packgqa portable";
-#                       hopper-packgqa: the Hopper kernel with KVATTN_HOPPER_PACK_GQA=1)
+#                       hopper-packgqa: the Hopper kernel with KVATTN_HOPPER_PACK_GQA=1; hopper-pingpong
+#                       (not in the default list): the Hopper kernel with KVATTN_HOPPER_PINGPONG=1)
 #   TIMEOUT_<STAGE>_S   per-stage cap in seconds (e.g. TIMEOUT_BUILD_S=400); the deadline caps them too
 #
 # The device has no network. Whatever it lacks travels in git-ignored folders
@@ -152,6 +153,9 @@ stage_cpp() {
       echo "== $path${backend#-}"
       if [ "$backend" = - ]; then
         "$path" --gtest_output="xml:$DETAILS/$bin.xml" 2>&1 || status=1
+      elif [ "$backend" = hopper-pingpong ]; then  # the Hopper kernel with the ping-pong schedule
+        KVATTN_TEST_BACKEND=hopper KVATTN_HOPPER_PINGPONG=1 "$path" --gtest_output="xml:$DETAILS/$bin-$backend.xml" \
+          2>&1 || status=1
       elif [ "$backend" = hopper-packgqa ]; then  # the Hopper kernel with GQA packing forced on
         KVATTN_TEST_BACKEND=hopper KVATTN_HOPPER_PACK_GQA=1 "$path" --gtest_output="xml:$DETAILS/$bin-$backend.xml" \
           2>&1 || status=1
