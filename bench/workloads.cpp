@@ -1,6 +1,8 @@
 #include "workloads.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cstdint>
 #include <sstream>
 #include <stdexcept>
 
@@ -37,36 +39,42 @@ std::vector<Workload> standard_workloads() {
 static bool parse_ad_hoc(const std::string& name, Workload& w) {
   const std::string prefix = "seqs_";
   if (name.rfind(prefix, 0) != 0) return false;
-  const auto bad = [&]() {
-    return std::invalid_argument("--workload: '" + name +
-                                 "': expected seqs_<count>x<q_len>[_ctx<cached>][_d<head dim>][_nc], e.g. "
-                                 "seqs_1x32768 or seqs_8x2048_ctx6144_d64");
+  const std::invalid_argument bad("--workload: '" + name +
+                                  "': expected seqs_<count>x<q_len>[_ctx<cached>][_d<head dim>][_nc], e.g. "
+                                  "seqs_1x32768 or seqs_8x2048_ctx6144_d64");
+  // The whole of `text` as an integer in [lo, hi].
+  const auto whole = [&](const std::string& text, int64_t lo, int64_t hi = INT64_MAX) {
+    size_t used = 0;
+    int64_t v = -1;
+    try {
+      v = std::stoll(text, &used);
+    } catch (const std::logic_error&) {
+      throw bad;
+    }
+    if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0])) || used != text.size() || v < lo || v > hi)
+      throw bad;
+    return v;
   };
-  std::istringstream in(name.substr(prefix.size()));
+  std::vector<std::string> parts;
+  std::stringstream rest(name.substr(prefix.size()) + "_");  // every part, the last one too, ends in '_'
+  for (std::string part; std::getline(rest, part, '_');) parts.push_back(part);
+  const size_t x = parts.empty() ? std::string::npos : parts[0].find('x');
+  if (x == std::string::npos) throw bad;
   SeqGroup g;
-  char x = 0;
-  if (!(in >> g.count >> x) || x != 'x' || !(in >> g.q_len) || g.count < 1 || g.q_len < 1) throw bad();
+  g.count = whole(parts[0].substr(0, x), 1);
+  g.q_len = whole(parts[0].substr(x + 1), 1);
   w = Workload{};
   w.name = name;
-  std::string part;
-  in.get();  // the '_' before the next part, if any
-  while (std::getline(in, part, '_')) {
-    try {
-      size_t used = 0;
-      if (part.rfind("ctx", 0) == 0) {
-        g.cached = std::stoll(part.substr(3), &used);
-        if (used + 3 != part.size() || g.cached < 0) throw bad();
-      } else if (part.rfind("d", 0) == 0) {
-        w.head_dim = std::stoi(part.substr(1), &used);
-        if (used + 1 != part.size() || w.head_dim < 1) throw bad();
-      } else if (part == "nc") {
-        w.causal = false;
-      } else {
-        throw bad();
-      }
-    } catch (const std::logic_error&) {
-      throw bad();
-    }
+  for (size_t i = 1; i < parts.size(); ++i) {
+    const std::string& part = parts[i];
+    if (part.rfind("ctx", 0) == 0)
+      g.cached = whole(part.substr(3), 0);
+    else if (part.rfind("d", 0) == 0)
+      w.head_dim = static_cast<int>(whole(part.substr(1), 1, 1 << 16));
+    else if (part == "nc")
+      w.causal = false;
+    else
+      throw bad;
   }
   w.groups = {g};
   return true;
@@ -88,7 +96,7 @@ std::vector<Workload> select_workloads(const std::vector<std::string>& names) {
       std::string known;
       for (const Workload& w : all) known += (known.empty() ? "" : ", ") + w.name;
       throw std::invalid_argument("--workload: unknown workload '" + name + "'; expected one of: " + known +
-                                  " (or all)");
+                                  " (or all, or an ad-hoc seqs_<count>x<q_len>[_ctx<cached>][_d<head dim>][_nc])");
     }
     picked.push_back(*it);
   }

@@ -47,7 +47,7 @@ __device__ __forceinline__ void fence_async_proxy() { asm volatile("fence.proxy.
 // three-consumer kernel has 32 for everything.
 template <class Traits>
 struct ProducerCursor {
-  static_assert(Traits::kFp8Kv || Traits::kKStages == Traits::kVStages, "wide_ring_state: one state for both rings");
+  static_assert(Traits::kFp8Kv || Traits::kKStages == Traits::kVStages, "16-bit KV: one ring state for K and V");
   RingState<Traits::kKStages> ks = producer_start_state<Traits::kKStages>();
   RingState<Traits::kVStages> vs = producer_start_state<Traits::kVStages>();
   uint32_t raw_phases = 0;
@@ -302,7 +302,7 @@ struct Producer {
   __device__ __forceinline__ void run_tma_wide() const {
     const bool copy = !(experiment & kHopperNoLoad);
     const bool warp0 = tid < 32;
-    KState& st = cur.ks;  // both rings (wide_ring_state)
+    KState& st = cur.ks;  // both rings (ProducerCursor)
     Slot slot = warp0 ? load_slot(t_begin) : Slot{};
     for (int j = t_begin; j < t_end; ++j) {
       const Slot next = warp0 ? load_slot(j + 1) : Slot{};  // in flight while this tile is issued
@@ -317,7 +317,7 @@ struct Producer {
   __device__ __forceinline__ void run_gather_wide() const {
     const bool copy = !(experiment & kHopperNoLoad);
     const bool v_table = v_like_k();
-    KState& st = cur.ks;  // both rings (wide_ring_state)
+    KState& st = cur.ks;  // both rings (ProducerCursor)
     // Row tables of tiles 0 and 1; block ids of tile t+2 are loaded during tile t.
     write_rows(t_begin, block_of(t_begin));
     if (t_begin + 1 < t_end) write_rows(t_begin + 1, block_of(t_begin + 1));
