@@ -40,8 +40,9 @@
 #   GTEST_FILTER        read by the GoogleTest binaries themselves
 #   KVATTN_COMMIT       commit recorded in summary.txt, bench.json and the peers record (default: git)
 #   GPU_TEST_BACKENDS   backends the GPU suite runs with (default "hopper hopper-packgqa portable";
-#                       hopper-packgqa: the Hopper kernel with KVATTN_HOPPER_PACK_GQA=1; hopper-pingpong
-#                       (not in the default list): the Hopper kernel with KVATTN_HOPPER_PINGPONG=1)
+#                       hopper-packgqa: the Hopper kernel with KVATTN_HOPPER_PACK_GQA=1; not in the default
+#                       list: hopper-pingpong / hopper-nopingpong (KVATTN_HOPPER_PINGPONG=1 / 0: the schedule
+#                       the default leaves out for FP8 / 16-bit KV), hopper-nostore (KVATTN_HOPPER_TMA_STORE=0))
 #   TIMEOUT_<STAGE>_S   per-stage cap in seconds (e.g. TIMEOUT_BUILD_S=400); the deadline caps them too
 #
 # The device has no network. Whatever it lacks travels in git-ignored folders
@@ -153,12 +154,16 @@ stage_cpp() {
       echo "== $path${backend#-}"
       if [ "$backend" = - ]; then
         "$path" --gtest_output="xml:$DETAILS/$bin.xml" 2>&1 || status=1
-      elif [ "$backend" = hopper-pingpong ]; then  # the Hopper kernel with the ping-pong schedule
-        KVATTN_TEST_BACKEND=hopper KVATTN_HOPPER_PINGPONG=1 "$path" --gtest_output="xml:$DETAILS/$bin-$backend.xml" \
-          2>&1 || status=1
-      elif [ "$backend" = hopper-packgqa ]; then  # the Hopper kernel with GQA packing forced on
-        KVATTN_TEST_BACKEND=hopper KVATTN_HOPPER_PACK_GQA=1 "$path" --gtest_output="xml:$DETAILS/$bin-$backend.xml" \
-          2>&1 || status=1
+      elif [[ "$backend" == hopper-* ]]; then  # the Hopper kernel with one switch forced
+        local switch=""
+        case "$backend" in
+          hopper-packgqa) switch=KVATTN_HOPPER_PACK_GQA=1 ;;
+          hopper-pingpong) switch=KVATTN_HOPPER_PINGPONG=1 ;;
+          hopper-nopingpong) switch=KVATTN_HOPPER_PINGPONG=0 ;;
+          hopper-nostore) switch=KVATTN_HOPPER_TMA_STORE=0 ;;
+          *) echo "unknown GPU test backend $backend"; status=1; continue ;;
+        esac
+        env KVATTN_TEST_BACKEND=hopper "$switch" "$path" --gtest_output="xml:$DETAILS/$bin-$backend.xml" 2>&1 || status=1
       else
         KVATTN_TEST_BACKEND="$backend" "$path" --gtest_output="xml:$DETAILS/$bin-$backend.xml" 2>&1 || status=1
       fi

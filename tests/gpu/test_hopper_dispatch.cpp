@@ -201,6 +201,33 @@ TEST(HopperTma, BoxPolicy) {
   EXPECT_EQ(tma_box_rows(q, 128, 1), 0);
 }
 
+// Which outputs the Hopper consumers may write with TMA stores (out_store_allowed): a
+// 16-byte aligned base and strides, int32 token coordinates. A wrong "yes" would hand
+// TMA a layout it cannot express (the descriptor encode fails, or rows land shifted).
+TEST(HopperTma, OutStorePolicy) {
+  using kvattn::cuda::hopper::out_store_allowed;
+  const AttentionProblem base = aligned_problem(128, DType::kBFloat16, DType::kFloat8E4M3);
+  EXPECT_TRUE(out_store_allowed(base));
+  for (const int d : {64, 256}) EXPECT_TRUE(out_store_allowed(aligned_problem(d, DType::kFloat16, DType::kFloat16))) << d;
+  AttentionProblem p = base;
+  p.out_stride_head = 128 + 8;  // padded heads: still whole 16-byte rows
+  EXPECT_TRUE(out_store_allowed(p));
+  p.out_stride_head = 128 + 4;  // 8-byte step between heads
+  EXPECT_FALSE(out_store_allowed(p));
+  p = base;
+  p.out_stride_token = 8 * 128 + 5;
+  EXPECT_FALSE(out_store_allowed(p));
+  p = base;
+  p.out = reinterpret_cast<void*>((uintptr_t{2} << 20) + 8);  // 8-byte aligned base
+  EXPECT_FALSE(out_store_allowed(p));
+  p = base;
+  p.total_q = int64_t{1} << 31;  // token coordinate past int32
+  EXPECT_FALSE(out_store_allowed(p));
+  p = base;
+  p.total_q = 0;
+  EXPECT_FALSE(out_store_allowed(p));
+}
+
 }  // namespace
 
 // GQA packing (hopper_pack.h): the Hq / Hkv heads of a KV head share a tile's rows

@@ -7,7 +7,10 @@
 
 #include <cstdint>
 
+#include <cute/arch/copy_sm90_tma.hpp>
+
 #include "cuda/common/ptx.h"
+#include "cuda/hopper/hopper_params.h"
 #include "cuda/hopper/hopper_softmax.cuh"
 #include "cuda/hopper/hopper_tile.cuh"
 #include "cuda/hopper/hopper_traits.h"
@@ -91,12 +94,21 @@ struct QRows {
   }
 };
 
+// Before the Q tile is written again: this thread's TMA stores of output rows
+// (write_output) have read their rows (a no-op for threads that issued none).
+__device__ __forceinline__ void wait_out_reads() { cute::tma_store_wait<0>(); }
+
 // Normalizes this warpgroup's O rows (sinks, v_descale; S3/S4) and writes O and
 // LSE (tile row r to query head rows.head(r), token rows.token(r)). The rows are
 // staged through the Q tile (this warpgroup's rows are free once its last WGMMA
 // is done).
+// With out.tma, a warpgroup whose 64 rows are one query head's consecutive tokens
+// inside the sequence (unpacked, all valid) hands them to TMA stores from the staged
+// rows (q_tile: the Q tile's generic address) and returns without waiting: whoever
+// writes the Q tile next waits for the stores' reads first (wait_out_reads).
 template <class Traits, class FragO>
-__device__ __forceinline__ void write_output(const PrefillParams& p, FragO& o, const FragSoftmax& sm,
+__device__ __forceinline__ void write_output(const PrefillParams& p, const HopperOutStore& out_store,
+                                             const void* q_tile, FragO& o, const FragSoftmax& sm,
                                              const float (&mult)[2], float v_descale, uint32_t sq, const RowMap& rows,
                                              int rows_valid, int wg, int wtid) {
   using QT = typename Traits::QT;
@@ -125,6 +137,20 @@ __device__ __forceinline__ void write_output(const PrefillParams& p, FragO& o, c
     const int r = 64 * wg + 16 * warp + lane / 4 + 8 * hf;
     sts32(sq + sw128_offset<kD>(Traits::kBlockM, r, frag_col(k, lane)),
           pack2<QT>(o(k) * factor[hf], o(k + 1) * factor[hf]));
+  }
+  if (out_store.tma && rows.pack == 1 && 64 * wg + 64 <= rows_valid) {
+    cute::tma_store_fence();  // this thread's staged rows -> the TMA engine's reads (proxy fence)
+    warpgroup_sync(wg);
+    if (wtid == 0) {
+      const int token = static_cast<int>(rows.token(64 * wg));  // < total_q <= INT32_MAX (host check)
+#pragma unroll
+      for (int s = 0; s < kD / 64; ++s)
+        cute::SM90_TMA_STORE_3D::copy(&out_store.o_map,
+                                      static_cast<const uint8_t*>(q_tile) + (s * Traits::kBlockM + 64 * wg) * 128,
+                                      64 * s, rows.head0, token);
+      cute::tma_store_arrive();
+    }
+    return;
   }
   warpgroup_sync(wg);
   constexpr int kChunks = kD / 8;

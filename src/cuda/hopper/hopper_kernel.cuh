@@ -13,7 +13,8 @@
 //     each; per KV tile S = Q K^T (WGMMA, both operands in shared memory), mask + online
 //     softmax in registers (hopper_softmax.cuh), O += P V (WGMMA, P from registers, V
 //     MN-major in shared memory), with S(j+1) and P(j) V(j) in flight together
-//     (intra-warpgroup overlap); optional ping-pong between two (KVATTN_HOPPER_PINGPONG=1).
+//     (intra-warpgroup overlap); ping-pong between two (16-bit KV by default, hopper_launch.cuh).
+//   Each warpgroup's output rows leave through the Q tile, by TMA stores where they can.
 // k_descale and q_descale ride in the softmax scale, v_descale in the final
 // normalization (exact for per-(sequence, kv-head) descales). Measurements and what
 // limits it: docs/perf-notes.md, "Session 2", "Session 3", "Session 5" and "Session 6".
@@ -297,6 +298,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     return Traits::kRecomputeThreadAddresses || Traits::kShortLiveRanges ? recompute_here(wtid) : wtid;
   };
   const auto stage_q = [&](QRows<Traits>& q) {
+    wait_out_reads();
     warpgroup_sync(cwg);  // this warpgroup's previous output is out of its Q rows
     q.store(sq, row_factor, cwg, q_thread());
     fence_async_proxy();  // generic stores -> WGMMA reads
@@ -483,7 +485,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
 
     // The epilogue reads the tile's fields again from its slot (shared memory: reloaded
     // after the loop's barriers) instead of holding them in registers across the loop.
-    write_output<Traits>(p, tOrO, softmax, mult, p.v_descale.at(slot.tile.b, slot.tile.h / p.group_size), sq,
+    write_output<Traits>(p, params.out, smem + Traits::kOffQ, tOrO, softmax, mult, p.v_descale.at(slot.tile.b, slot.tile.h / p.group_size), sq,
                          slot.rows, slot.tile.rows_valid, cwg, Traits::kShortLiveRanges ? recompute_here(wtid) : tw);
     QRows<Traits> q;
     if (receive_q(i + 1, q)) stage_q(q);
@@ -503,6 +505,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     }
     release_tile(bars, i);
   }
+  wait_out_reads();  // the shared memory of the last TMA stores stays until they have read it
   // Launched to overlap the decode family's kernels (hopper_launch.cuh), which
   // write other rows: nothing here reads their results, but this grid finishes
   // only after them, so whatever the stream runs next sees every output.

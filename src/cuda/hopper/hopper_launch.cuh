@@ -43,9 +43,13 @@ void launch_instance(const AttentionProblem& problem, const PrefillParams& param
   hp.num_bh = static_cast<int>(num_bh);
   hp.m_blocks = static_cast<int>(m_blocks);
   const dim3 grid(static_cast<unsigned>(Traits::kPersistent ? std::min<int64_t>(work, device_sm_count(g.device)) : work));
-  hp.ping_pong = sw.ping_pong;
+  // Ping-pong by default with 16-bit KV (two consumer warpgroups: D 128, D 256): under the
+  // TMA-stored epilogue it ran short prefills 5-10% faster (seqs_64x512) and long ones the
+  // same; FP8 KV ran 1-3% slower with it (docs/perf-notes.md, session 11).
+  hp.ping_pong = sw.ping_pong >= 0 ? sw.ping_pong == 1 : !kFp8Kv;
   hp.experiment = sw.experiment;
   make_kv_load(problem, Traits::kBlockN, sw.tma, hp.kv);
+  make_out_store(problem, sw.tma_store, hp.out);
   static std::atomic<uint64_t> smem_configured{0};
   auto* kernel = &hopper_prefill_kernel<Traits>;
   raise_dynamic_smem_limit(kernel, Traits::kSmemBytes, g.device, smem_configured, "hopper_prefill_kernel");

@@ -27,6 +27,18 @@ struct HopperKvLoad {
   int k_groups = 0, v_groups = 0;
 };
 
+// How the consumers write a warpgroup's 64 output rows. With tma (a 16-bit out whose
+// strides and base TMA can express), rows of one query head at consecutive tokens --
+// unpacked tiles, all 64 rows inside the sequence -- leave the Q tile, where they are
+// staged anyway, as asynchronous TMA stores (one box per 64-column slice), and the
+// warpgroup goes on to the next tile's Q while they drain; other rows (GQA-packed
+// tiles, a sequence's last partial rows) are written by the threads, 16 bytes each.
+struct HopperOutStore {
+  // dims (d, query head, token), innermost first; box (64, 1, 64), 128-byte swizzle.
+  CUtensorMap o_map;
+  bool tma = false;
+};
+
 // Bits of HopperParams::experiment (KVATTN_HOPPER_EXPERIMENT): diagnostics whose
 // results are wrong: each removes one cost (the loads, the softmax, the FP8
 // widening) to bound what it takes.
@@ -39,6 +51,7 @@ constexpr unsigned kHopperNoWidenV = 16u;  // "nowidenv": as nowiden, V tiles on
 struct HopperParams {
   PrefillParams p;
   HopperKvLoad kv;
+  HopperOutStore out;
   bool ping_pong = false;   // consumer warpgroups take turns issuing WGMMAs
   unsigned experiment = 0;  // kHopper* bits
   int pack = 1;             // rows per query: 1, or Hq / Hkv with GQA packing (hopper_tile.cuh)

@@ -58,7 +58,8 @@ const HopperSwitches& hopper_switches() {
   static const HopperSwitches s = [] {
     HopperSwitches r;
     r.tma = read_01("KVATTN_HOPPER_TMA");
-    r.ping_pong = read_01("KVATTN_HOPPER_PINGPONG") == 1;
+    r.tma_store = read_01("KVATTN_HOPPER_TMA_STORE");
+    r.ping_pong = read_01("KVATTN_HOPPER_PINGPONG");
     r.pack_gqa = read_01("KVATTN_HOPPER_PACK_GQA");
     r.experiment = read_experiment();
     return r;

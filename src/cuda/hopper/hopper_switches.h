@@ -2,7 +2,9 @@
 // environment (for experiments; defaults are the measured best):
 //   KVATTN_HOPPER_TMA=0|1         K/V by the cp.async gather always / TMA wherever the layout allows
 //                                 (unset: the default policy of hopper_tma.h)
-//   KVATTN_HOPPER_PINGPONG=0|1    consumer ping-pong (default off: measured slower)
+//   KVATTN_HOPPER_TMA_STORE=0|1   output rows by the threads always / by TMA stores where allowed (unset: 1)
+//   KVATTN_HOPPER_PINGPONG=0|1    consumer ping-pong never / whenever two consumer warpgroups
+//                                 (unset: with 16-bit KV only, hopper_launch.cuh)
 //   KVATTN_HOPPER_PACK_GQA=0|1    GQA packing never / whenever Hq > Hkv (unset: hopper_pack.h's rule)
 //   KVATTN_HOPPER_EXPERIMENT=...  comma-separated diagnostics (hopper_params.h; results are wrong)
 // Values they do not understand are reported on stderr and ignored.
@@ -14,7 +16,8 @@ namespace hopper {
 
 struct HopperSwitches {
   int tma = -1;  // -1 unset, 0 never, 1 wherever possible
-  bool ping_pong = false;
+  int tma_store = -1;  // -1 unset, 0 never, 1 wherever possible
+  int ping_pong = -1;  // -1 unset, 0 never, 1 always (two consumer warpgroups)
   int pack_gqa = -1;  // -1 unset, 0 never, 1 always
   unsigned experiment = 0;  // kHopperNoLoad | kHopperNoSoftmax | kHopperNoWiden[K|V]
 };

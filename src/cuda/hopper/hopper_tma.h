@@ -17,6 +17,15 @@ namespace hopper {
 // env: HopperSwitches::tma (-1 the default policy, 0 never, 1 wherever the layout allows).
 void make_kv_load(const AttentionProblem& p, int block_n, int env, HopperKvLoad& kv);
 
+// Fills out for TMA stores of the output rows (HopperOutStore) when p's out allows them:
+// 16-byte aligned base and strides below 2^40 bytes, head dim a multiple of 64 (always
+// on this path) and a driver that encodes the descriptor; else leaves out.tma false.
+// env: HopperSwitches::tma_store (-1 or 1 where allowed, 0 never).
+void make_out_store(const AttentionProblem& p, int env, HopperOutStore& out);
+
+// Whether p's out admits TMA stores (the layout checks of make_out_store, host-testable).
+bool out_store_allowed(const AttentionProblem& p);
+
 // The policy alone (host-testable, no driver): rows per TMA box for p's K/V, or 0
 // for the cp.async gather; env as for make_kv_load.
 int tma_box_rows(const AttentionProblem& p, int block_n, int env);
