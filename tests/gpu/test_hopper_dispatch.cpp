@@ -228,6 +228,26 @@ TEST(HopperTma, OutStorePolicy) {
   EXPECT_FALSE(out_store_allowed(p));
 }
 
+// The same rule for TMA loads of Q rows (q_load_allowed), on q's own base and strides.
+TEST(HopperTma, QLoadPolicy) {
+  using kvattn::cuda::hopper::out_store_allowed;
+  using kvattn::cuda::hopper::q_load_allowed;
+  const AttentionProblem base = aligned_problem(128, DType::kBFloat16, DType::kBFloat16);
+  EXPECT_TRUE(q_load_allowed(base));
+  AttentionProblem p = base;
+  p.q_stride_token = 8 * 128 + 3;  // q's stride, not out's, decides
+  EXPECT_FALSE(q_load_allowed(p));
+  EXPECT_TRUE(out_store_allowed(p));
+  p = base;
+  p.q_stride_head = 128 + 8;
+  EXPECT_TRUE(q_load_allowed(p));
+  p.q = reinterpret_cast<const void*>((uintptr_t{1} << 20) + 2);
+  EXPECT_FALSE(q_load_allowed(p));
+  p = base;
+  p.head_dim = 96;  // not whole 64-column boxes
+  EXPECT_FALSE(q_load_allowed(p));
+}
+
 }  // namespace
 
 // GQA packing (hopper_pack.h): the Hq / Hkv heads of a KV head share a tile's rows

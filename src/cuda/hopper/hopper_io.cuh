@@ -98,17 +98,40 @@ struct QRows {
 // (write_output) have read their rows (a no-op for threads that issued none).
 __device__ __forceinline__ void wait_out_reads() { cute::tma_store_wait<0>(); }
 
+// Whether warpgroup wg's 64 rows of a tile move by TMA boxes (HopperRowTma): one query
+// head at consecutive tokens, all inside the sequence.
+__device__ __forceinline__ bool whole_head_rows(const RowMap& rows, int rows_valid, int wg) {
+  return rows.pack == 1 && 64 * wg + 64 <= rows_valid;
+}
+
+// The generic address of a shared-memory byte offset (the CuTe TMA wrappers take pointers).
+__device__ __forceinline__ void* generic_smem(uint32_t addr) { return __cvta_shared_to_generic(addr); }
+
+// One thread: TMA loads of warpgroup wg's 64 Q rows (whole_head_rows) into the Q tile,
+// completing on bar.
+template <class Traits>
+__device__ __forceinline__ void load_q_rows_tma(const HopperRowTma& t, uint64_t* bar, uint32_t sq, const RowMap& rows,
+                                                int wg) {
+  constexpr int kD = Traits::kHeadDim;
+  cutlass::arch::ClusterTransactionBarrier::arrive_and_expect_tx(bar, 64 * kD * 2);
+  const int token = static_cast<int>(rows.token(64 * wg));  // < total_q <= INT32_MAX (host check)
+  const uint64_t hint = static_cast<uint64_t>(cute::TMA::CacheHintSm90::EVICT_NORMAL);
+#pragma unroll
+  for (int s = 0; s < kD / 64; ++s)
+    cute::SM90_TMA_LOAD_3D::copy(&t.q_map, bar, hint, generic_smem(sq + (s * Traits::kBlockM + 64 * wg) * 128), 64 * s,
+                                 rows.head0, token);
+}
+
 // Normalizes this warpgroup's O rows (sinks, v_descale; S3/S4) and writes O and
 // LSE (tile row r to query head rows.head(r), token rows.token(r)). The rows are
 // staged through the Q tile (this warpgroup's rows are free once its last WGMMA
 // is done).
-// With out.tma, a warpgroup whose 64 rows are one query head's consecutive tokens
-// inside the sequence (unpacked, all valid) hands them to TMA stores from the staged
-// rows (q_tile: the Q tile's generic address) and returns without waiting: whoever
-// writes the Q tile next waits for the stores' reads first (wait_out_reads).
+// With store_o, a warpgroup whose rows are whole_head_rows hands them to TMA stores from
+// the staged rows and returns without waiting: whoever writes the Q tile next waits
+// for the stores' reads first (wait_out_reads).
 template <class Traits, class FragO>
-__device__ __forceinline__ void write_output(const PrefillParams& p, const HopperOutStore& out_store,
-                                             const void* q_tile, FragO& o, const FragSoftmax& sm,
+__device__ __forceinline__ void write_output(const PrefillParams& p, const HopperRowTma& row_tma, FragO& o,
+                                             const FragSoftmax& sm,
                                              const float (&mult)[2], float v_descale, uint32_t sq, const RowMap& rows,
                                              int rows_valid, int wg, int wtid) {
   using QT = typename Traits::QT;
@@ -138,15 +161,14 @@ __device__ __forceinline__ void write_output(const PrefillParams& p, const Hoppe
     sts32(sq + sw128_offset<kD>(Traits::kBlockM, r, frag_col(k, lane)),
           pack2<QT>(o(k) * factor[hf], o(k + 1) * factor[hf]));
   }
-  if (out_store.tma && rows.pack == 1 && 64 * wg + 64 <= rows_valid) {
+  if (row_tma.store_o && whole_head_rows(rows, rows_valid, wg)) {
     cute::tma_store_fence();  // this thread's staged rows -> the TMA engine's reads (proxy fence)
     warpgroup_sync(wg);
     if (wtid == 0) {
       const int token = static_cast<int>(rows.token(64 * wg));  // < total_q <= INT32_MAX (host check)
 #pragma unroll
       for (int s = 0; s < kD / 64; ++s)
-        cute::SM90_TMA_STORE_3D::copy(&out_store.o_map,
-                                      static_cast<const uint8_t*>(q_tile) + (s * Traits::kBlockM + 64 * wg) * 128,
+        cute::SM90_TMA_STORE_3D::copy(&row_tma.o_map, generic_smem(sq + (s * Traits::kBlockM + 64 * wg) * 128),
                                       64 * s, rows.head0, token);
       cute::tma_store_arrive();
     }

@@ -291,8 +291,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   const bool softmax_on = !(params.experiment & kHopperNoSoftmax);
 
   // The work tiles come from the producer (publish_tile). Work tile i + 1's Q rows are
-  // loaded and stored into the Q tile after tile i's epilogue (receive_q, stage_q):
-  // tile i starts with its Q in place.
+  // brought into the Q tile after tile i's epilogue (next_q): tile i starts with its Q in
+  // place, or on its way by TMA (wait_q before the first Q K^T).
   const TileSlot* const slots = reinterpret_cast<const TileSlot*>(smem + Traits::kOffTiles);
   const auto q_thread = [&] {
     return Traits::kRecomputeThreadAddresses || Traits::kShortLiveRanges ? recompute_here(wtid) : wtid;
@@ -304,12 +304,30 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     fence_async_proxy();  // generic stores -> WGMMA reads
     warpgroup_sync(cwg);
   };
-  // Receives work tile i and, when it has rows, loads its Q rows into q.
-  const auto receive_q = [&](int i, QRows<Traits>& q) {
+  // Receives work tile i and, when it has rows, brings its Q rows into the Q tile: by TMA
+  // (load_q, whole_head_rows: one thread issues, the warpgroup waits on q_full before its
+  // first Q K^T, wait_q) or through registers.
+  bool q_pending = false;  // a TMA load of this warpgroup's Q rows is in flight
+  uint32_t q_phase = 0;    // of bars.q_full[cwg]
+  const auto next_q = [&](int i) {
     const TileSlot& next = receive_tile(bars, slots, i);
-    const bool ok = next.ok;
-    if (ok) q.load(p, next.rows, next.tile.rows_valid, cwg, q_thread());
-    return ok;
+    if (!next.ok) return;
+    if (params.rows_tma.load_q && whole_head_rows(next.rows, next.tile.rows_valid, cwg)) {
+      wait_out_reads();
+      warpgroup_sync(cwg);  // the previous output and WGMMAs are out of these Q rows
+      if (wtid == 0) load_q_rows_tma<Traits>(params.rows_tma, &bars.q_full[cwg], sq, next.rows, cwg);
+      q_pending = true;
+    } else {
+      QRows<Traits> q;
+      q.load(p, next.rows, next.tile.rows_valid, cwg, q_thread());
+      stage_q(q);
+    }
+  };
+  const auto wait_q = [&] {
+    if (!q_pending) return;
+    cutlass::arch::ClusterBarrier::wait(&bars.q_full[cwg], q_phase);
+    q_phase ^= 1u;
+    q_pending = false;
   };
 
   // Work tile i (slot.ok; its Q rows in the Q tile).
@@ -418,6 +436,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       skip_k();
       if (j > 0) skip_v();
     }
+    wait_q();  // this tile's Q rows, if TMA brings them (also when this warpgroup sees no KV tile)
     if (j_lo < j_hi) {
       float alpha[2];
       // First slot: S(j_lo) only; V(j_lo - 1) released unread.
@@ -485,23 +504,18 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
 
     // The epilogue reads the tile's fields again from its slot (shared memory: reloaded
     // after the loop's barriers) instead of holding them in registers across the loop.
-    write_output<Traits>(p, params.out, smem + Traits::kOffQ, tOrO, softmax, mult, p.v_descale.at(slot.tile.b, slot.tile.h / p.group_size), sq,
+    write_output<Traits>(p, params.rows_tma, tOrO, softmax, mult, p.v_descale.at(slot.tile.b, slot.tile.h / p.group_size), sq,
                          slot.rows, slot.tile.rows_valid, cwg, Traits::kShortLiveRanges ? recompute_here(wtid) : tw);
-    QRows<Traits> q;
-    if (receive_q(i + 1, q)) stage_q(q);
+    next_q(i + 1);
   };
-  {
-    QRows<Traits> q;
-    if (receive_q(0, q)) stage_q(q);
-  }
+  next_q(0);
   for (int i = 0;; ++i) {
-    const TileSlot& slot = slots[i % kTileSlots];  // received by receive_q(i)
+    const TileSlot& slot = slots[i % kTileSlots];  // received by next_q(i)
     if (slot.v < 0) break;
     if (slot.ok) {
       consume(slot, i);
     } else {
-      QRows<Traits> q;
-      if (receive_q(i + 1, q)) stage_q(q);
+      next_q(i + 1);
     }
     release_tile(bars, i);
   }

@@ -27,16 +27,18 @@ struct HopperKvLoad {
   int k_groups = 0, v_groups = 0;
 };
 
-// How the consumers write a warpgroup's 64 output rows. With tma (a 16-bit out whose
-// strides and base TMA can express), rows of one query head at consecutive tokens --
-// unpacked tiles, all 64 rows inside the sequence -- leave the Q tile, where they are
-// staged anyway, as asynchronous TMA stores (one box per 64-column slice), and the
-// warpgroup goes on to the next tile's Q while they drain; other rows (GQA-packed
-// tiles, a sequence's last partial rows) are written by the threads, 16 bytes each.
-struct HopperOutStore {
+// How a consumer warpgroup moves its 64 Q rows in and its 64 output rows out. Rows of
+// one query head at consecutive tokens -- unpacked tiles, all 64 rows inside the
+// sequence -- go by TMA where the layout allows (one box per 64-column slice, into and
+// out of the swizzled Q tile): store_o, the output staged in the Q tile leaves by
+// asynchronous stores while the warpgroup goes on; load_q (q as the tensor cores take
+// it: not a bf16 q rewritten to fp16 for FP8 KV), the next tile's Q arrives on an
+// mbarrier. Other rows (GQA-packed tiles, a sequence's last partial rows) are moved by
+// the threads, 16 bytes each.
+struct HopperRowTma {
   // dims (d, query head, token), innermost first; box (64, 1, 64), 128-byte swizzle.
-  CUtensorMap o_map;
-  bool tma = false;
+  CUtensorMap q_map, o_map;
+  bool load_q = false, store_o = false;
 };
 
 // Bits of HopperParams::experiment (KVATTN_HOPPER_EXPERIMENT): diagnostics whose
@@ -51,7 +53,7 @@ constexpr unsigned kHopperNoWidenV = 16u;  // "nowidenv": as nowiden, V tiles on
 struct HopperParams {
   PrefillParams p;
   HopperKvLoad kv;
-  HopperOutStore out;
+  HopperRowTma rows_tma;
   bool ping_pong = false;   // consumer warpgroups take turns issuing WGMMAs
   unsigned experiment = 0;  // kHopper* bits
   int pack = 1;             // rows per query: 1, or Hq / Hkv with GQA packing (hopper_tile.cuh)

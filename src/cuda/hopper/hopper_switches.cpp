@@ -59,6 +59,7 @@ const HopperSwitches& hopper_switches() {
     HopperSwitches r;
     r.tma = read_01("KVATTN_HOPPER_TMA");
     r.tma_store = read_01("KVATTN_HOPPER_TMA_STORE");
+    r.tma_q = read_01("KVATTN_HOPPER_TMA_Q");
     r.ping_pong = read_01("KVATTN_HOPPER_PINGPONG");
     r.pack_gqa = read_01("KVATTN_HOPPER_PACK_GQA");
     r.experiment = read_experiment();

@@ -3,6 +3,7 @@
 //   KVATTN_HOPPER_TMA=0|1         K/V by the cp.async gather always / TMA wherever the layout allows
 //                                 (unset: the default policy of hopper_tma.h)
 //   KVATTN_HOPPER_TMA_STORE=0|1   output rows by the threads always / by TMA stores where allowed (unset: 1)
+//   KVATTN_HOPPER_TMA_Q=0|1       Q rows by the threads always / by TMA loads where allowed (unset: 1)
 //   KVATTN_HOPPER_PINGPONG=0|1    consumer ping-pong never / whenever two consumer warpgroups
 //                                 (unset: with 16-bit KV only, hopper_launch.cuh)
 //   KVATTN_HOPPER_PACK_GQA=0|1    GQA packing never / whenever Hq > Hkv (unset: hopper_pack.h's rule)
@@ -17,6 +18,7 @@ namespace hopper {
 struct HopperSwitches {
   int tma = -1;  // -1 unset, 0 never, 1 wherever possible
   int tma_store = -1;  // -1 unset, 0 never, 1 wherever possible
+  int tma_q = -1;      // the same for Q rows
   int ping_pong = -1;  // -1 unset, 0 never, 1 always (two consumer warpgroups)
   int pack_gqa = -1;  // -1 unset, 0 never, 1 always
   unsigned experiment = 0;  // kHopperNoLoad | kHopperNoSoftmax | kHopperNoWiden[K|V]

@@ -63,16 +63,24 @@ int tma_box_rows(const AttentionProblem& p, int block_n, int env) {
   return box_rows;
 }
 
-bool out_store_allowed(const AttentionProblem& p) {
+namespace {
+// One tensor of rows (q or out): dims (d, head, token), 16-bit elements.
+bool rows_allowed(const AttentionProblem& p, const void* base, int64_t stride_token, int64_t stride_head) {
   if (is_fp8(p.q_dtype) || p.head_dim % 64 != 0 || p.head_dim > 256 || p.total_q <= 0 || p.num_q_heads <= 0)
     return false;
-  if (reinterpret_cast<uintptr_t>(p.out) % 16 != 0) return false;
+  if (reinterpret_cast<uintptr_t>(base) % 16 != 0) return false;
   // Coordinates are int32 (token, head).
   if (p.total_q > INT32_MAX) return false;
-  for (const int64_t s : {p.out_stride_token, p.out_stride_head})
+  for (const int64_t s : {stride_token, stride_head})
     if (s <= 0 || (s * 2) % 16 != 0 || s * 2 >= (int64_t{1} << 40)) return false;
   return true;
 }
+}  // namespace
+
+bool out_store_allowed(const AttentionProblem& p) {
+  return rows_allowed(p, p.out, p.out_stride_token, p.out_stride_head);
+}
+bool q_load_allowed(const AttentionProblem& p) { return rows_allowed(p, p.q, p.q_stride_token, p.q_stride_head); }
 
 #if defined(KVATTN_HAVE_HOPPER_KERNELS)
 namespace {
@@ -157,24 +165,33 @@ void make_kv_load(const AttentionProblem& p, int block_n, int env, HopperKvLoad&
   kv.k_groups = k_groups;
   kv.v_groups = v_groups;
 }
-void make_out_store(const AttentionProblem& p, int env, HopperOutStore& out) {
-  out.tma = false;
-  if (env == 0 || !out_store_allowed(p) || encode_tiled() == nullptr) return;
+// Q or out rows: dims (d, query head, token), boxes of one head's 64 rows x 64 columns
+// with the 128-byte swizzle (the Q tile's 64-column slices, hopper_traits.h).
+bool encode_rows(CUtensorMap& map, const AttentionProblem& p, const void* base, int64_t stride_token,
+                 int64_t stride_head) {
   const cuuint64_t dims[3] = {static_cast<cuuint64_t>(p.head_dim), static_cast<cuuint64_t>(p.num_q_heads),
                               static_cast<cuuint64_t>(p.total_q)};
-  const cuuint64_t strides[2] = {static_cast<cuuint64_t>(p.out_stride_head * 2),
-                                 static_cast<cuuint64_t>(p.out_stride_token * 2)};
+  const cuuint64_t strides[2] = {static_cast<cuuint64_t>(stride_head * 2), static_cast<cuuint64_t>(stride_token * 2)};
   const cuuint32_t box[3] = {64, 1, 64};
   const cuuint32_t step[3] = {1, 1, 1};
   const CUtensorMapDataType type =
       p.q_dtype == DType::kBFloat16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
-  out.tma = encode_tiled()(&out.o_map, type, 3, p.out, dims, strides, box, step, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                           CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_NONE,
-                           CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+  return encode_tiled()(&map, type, 3, const_cast<void*>(base), dims, strides, box, step,
+                        CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_NONE,
+                        CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+void make_row_tma(const AttentionProblem& p, bool q_rewritten, int env_load, int env_store, HopperRowTma& t) {
+  t.load_q = t.store_o = false;
+  if (encode_tiled() == nullptr) return;
+  if (env_load != 0 && !q_rewritten && q_load_allowed(p))
+    t.load_q = encode_rows(t.q_map, p, p.q, p.q_stride_token, p.q_stride_head);
+  if (env_store != 0 && out_store_allowed(p))
+    t.store_o = encode_rows(t.o_map, p, p.out, p.out_stride_token, p.out_stride_head);
 }
 #else
 void make_kv_load(const AttentionProblem&, int, int, HopperKvLoad& kv) { kv.tma = false; }
-void make_out_store(const AttentionProblem&, int, HopperOutStore& out) { out.tma = false; }
+void make_row_tma(const AttentionProblem&, bool, int, int, HopperRowTma& t) { t.load_q = t.store_o = false; }
 #endif
 
 }  // namespace hopper

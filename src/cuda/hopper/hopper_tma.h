@@ -17,14 +17,18 @@ namespace hopper {
 // env: HopperSwitches::tma (-1 the default policy, 0 never, 1 wherever the layout allows).
 void make_kv_load(const AttentionProblem& p, int block_n, int env, HopperKvLoad& kv);
 
-// Fills out for TMA stores of the output rows (HopperOutStore) when p's out allows them:
-// 16-byte aligned base and strides below 2^40 bytes, head dim a multiple of 64 (always
-// on this path) and a driver that encodes the descriptor; else leaves out.tma false.
-// env: HopperSwitches::tma_store (-1 or 1 where allowed, 0 never).
-void make_out_store(const AttentionProblem& p, int env, HopperOutStore& out);
+// Fills t (HopperRowTma) for TMA loads of Q rows and stores of output rows where p's
+// q / out allow them (q_load_allowed, out_store_allowed) and the driver encodes the
+// descriptors; q_rewritten: the kernel rewrites q on its way in (bf16 q, FP8 KV), so
+// no TMA loads. env_load / env_store: HopperSwitches::tma_q / tma_store (-1 or 1 where
+// allowed, 0 never).
+void make_row_tma(const AttentionProblem& p, bool q_rewritten, int env_load, int env_store, HopperRowTma& t);
 
-// Whether p's out admits TMA stores (the layout checks of make_out_store, host-testable).
+// Whether p's out / q admit TMA boxes of rows (host-testable): a 16-bit tensor with a
+// 16-byte aligned base, strides of whole 16 bytes below 2^40, head dim a multiple of
+// 64 up to 256, and token coordinates that fit an int32.
 bool out_store_allowed(const AttentionProblem& p);
+bool q_load_allowed(const AttentionProblem& p);
 
 // The policy alone (host-testable, no driver): rows per TMA box for p's K/V, or 0
 // for the cp.async gather; env as for make_kv_load.
