@@ -42,7 +42,8 @@
 #   GPU_TEST_BACKENDS   backends the GPU suite runs with (default "hopper hopper-packgqa portable";
 #                       hopper-packgqa: the Hopper kernel with KVATTN_HOPPER_PACK_GQA=1; not in the default
 #                       list: hopper-pingpong / hopper-nopingpong (KVATTN_HOPPER_PINGPONG=1 / 0: the schedule
-#                       the default leaves out for FP8 / 16-bit KV), hopper-nostore (KVATTN_HOPPER_TMA_STORE=0))
+#                       the default leaves out for FP8 / 16-bit KV), hopper-nostore / hopper-noqtma
+#                       (KVATTN_HOPPER_TMA_STORE=0 / KVATTN_HOPPER_TMA_Q=0: output / Q rows by the threads))
 #   TIMEOUT_<STAGE>_S   per-stage cap in seconds (e.g. TIMEOUT_BUILD_S=400); the deadline caps them too
 #
 # The device has no network. Whatever it lacks travels in git-ignored folders
@@ -161,6 +162,7 @@ stage_cpp() {
           hopper-pingpong) switch=KVATTN_HOPPER_PINGPONG=1 ;;
           hopper-nopingpong) switch=KVATTN_HOPPER_PINGPONG=0 ;;
           hopper-nostore) switch=KVATTN_HOPPER_TMA_STORE=0 ;;
+          hopper-noqtma) switch=KVATTN_HOPPER_TMA_Q=0 ;;
           *) echo "unknown GPU test backend $backend"; status=1; continue ;;
         esac
         env KVATTN_TEST_BACKEND=hopper "$switch" "$path" --gtest_output="xml:$DETAILS/$bin-$backend.xml" 2>&1 || status=1
