@@ -46,7 +46,8 @@ __device__ __forceinline__ void prefetch_q_rows(const PrefillParams& p, const Ro
 // rows.head(r) at token rows.token(r)); rows >= rows_valid are zeros. 8 threads
 // per row, 16 rows per pass. In two halves: load() issues the global loads into
 // registers, store() writes the swizzled Q tile (kQToHalf: row factors 2^-c to
-// row_factor[]).
+// row_factor[]). load_staged() instead reads rows that TMA put into the Q tile, for
+// store() to rewrite in place (kQToHalf: each thread reads and writes its own chunks).
 template <class Traits>
 struct QRows {
   using QT = typename Traits::QT;
@@ -67,6 +68,16 @@ struct QRows {
         const int c = wtid % 8 + 8 * i;
         w[pass][i] = valid ? __ldg(reinterpret_cast<const uint4*>(q + c * 8)) : make_uint4(0u, 0u, 0u, 0u);
       }
+    }
+  }
+
+  __device__ __forceinline__ void load_staged(uint32_t sq, int wg, int wtid) {
+#pragma unroll
+    for (int pass = 0; pass < 4; ++pass) {
+      const int r = 64 * wg + 16 * pass + wtid / 8;
+#pragma unroll
+      for (int i = 0; i < kPerThread; ++i)
+        w[pass][i] = lds128(sq + sw128_offset<kD>(Traits::kBlockM, r, (wtid % 8 + 8 * i) * 8));
     }
   }
 

@@ -328,6 +328,13 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     cutlass::arch::ClusterBarrier::wait(&bars.q_full[cwg], q_phase);
     q_phase ^= 1u;
     q_pending = false;
+    if constexpr (Traits::kQToHalf) {  // bf16 rows as they landed -> fp16 x 2^c, row factors
+      QRows<Traits> q;
+      q.load_staged(sq, cwg, q_thread());
+      q.store(sq, row_factor, cwg, q_thread());
+      fence_async_proxy();  // generic stores -> WGMMA reads
+      warpgroup_sync(cwg);  // and the row factors for every thread
+    }
   };
 
   // Work tile i (slot.ok; its Q rows in the Q tile).
@@ -345,6 +352,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     const int tile_lo = tile.key_lo / kBlockN;
     const int n_tiles = tile.key_lo < tile.key_end ? (tile.key_end + kBlockN - 1) / kBlockN - tile_lo : 0;
 
+    // A rewritten q (kQToHalf) brings its row factors, read just below.
+    if constexpr (Traits::kQToHalf) wait_q();
     // kRecomputeThreadAddresses: this thread's Q and output addresses are recomputed
     // per work tile instead of being kept across the persistent loop.
     const int tw = Traits::kRecomputeThreadAddresses ? recompute_here(wtid) : wtid;

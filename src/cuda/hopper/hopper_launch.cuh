@@ -49,7 +49,7 @@ void launch_instance(const AttentionProblem& problem, const PrefillParams& param
   hp.ping_pong = sw.ping_pong >= 0 ? sw.ping_pong == 1 : !kFp8Kv;
   hp.experiment = sw.experiment;
   make_kv_load(problem, Traits::kBlockN, sw.tma, hp.kv);
-  make_row_tma(problem, Traits::kQToHalf, sw.tma_q, sw.tma_store, hp.rows_tma);
+  make_row_tma(problem, sw.tma_q, sw.tma_store, hp.rows_tma);
   static std::atomic<uint64_t> smem_configured{0};
   auto* kernel = &hopper_prefill_kernel<Traits>;
   raise_dynamic_smem_limit(kernel, Traits::kSmemBytes, g.device, smem_configured, "hopper_prefill_kernel");

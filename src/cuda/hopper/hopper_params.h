@@ -31,9 +31,8 @@ struct HopperKvLoad {
 // one query head at consecutive tokens -- unpacked tiles, all 64 rows inside the
 // sequence -- go by TMA where the layout allows (one box per 64-column slice, into and
 // out of the swizzled Q tile): store_o, the output staged in the Q tile leaves by
-// asynchronous stores while the warpgroup goes on; load_q (q as the tensor cores take
-// it: not a bf16 q rewritten to fp16 for FP8 KV), the next tile's Q arrives on an
-// mbarrier. Other rows (GQA-packed tiles, a sequence's last partial rows) are moved by
+// asynchronous stores while the warpgroup goes on; load_q, the next tile's Q arrives
+// on an mbarrier (a bf16 q for FP8 KV is then rewritten to fp16 in place). Other rows (GQA-packed tiles, a sequence's last partial rows) are moved by
 // the threads, 16 bytes each.
 struct HopperRowTma {
   // dims (d, query head, token), innermost first; box (64, 1, 64), 128-byte swizzle.

@@ -181,17 +181,17 @@ bool encode_rows(CUtensorMap& map, const AttentionProblem& p, const void* base, 
                         CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-void make_row_tma(const AttentionProblem& p, bool q_rewritten, int env_load, int env_store, HopperRowTma& t) {
+void make_row_tma(const AttentionProblem& p, int env_load, int env_store, HopperRowTma& t) {
   t.load_q = t.store_o = false;
   if (encode_tiled() == nullptr) return;
-  if (env_load != 0 && !q_rewritten && q_load_allowed(p))
+  if (env_load != 0 && q_load_allowed(p))
     t.load_q = encode_rows(t.q_map, p, p.q, p.q_stride_token, p.q_stride_head);
   if (env_store != 0 && out_store_allowed(p))
     t.store_o = encode_rows(t.o_map, p, p.out, p.out_stride_token, p.out_stride_head);
 }
 #else
 void make_kv_load(const AttentionProblem&, int, int, HopperKvLoad& kv) { kv.tma = false; }
-void make_row_tma(const AttentionProblem&, bool, int, int, HopperRowTma& t) { t.load_q = t.store_o = false; }
+void make_row_tma(const AttentionProblem&, int, int, HopperRowTma& t) { t.load_q = t.store_o = false; }
 #endif
 
 }  // namespace hopper

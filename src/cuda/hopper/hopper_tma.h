@@ -19,10 +19,9 @@ void make_kv_load(const AttentionProblem& p, int block_n, int env, HopperKvLoad&
 
 // Fills t (HopperRowTma) for TMA loads of Q rows and stores of output rows where p's
 // q / out allow them (q_load_allowed, out_store_allowed) and the driver encodes the
-// descriptors; q_rewritten: the kernel rewrites q on its way in (bf16 q, FP8 KV), so
-// no TMA loads. env_load / env_store: HopperSwitches::tma_q / tma_store (-1 or 1 where
+// descriptors. env_load / env_store: HopperSwitches::tma_q / tma_store (-1 or 1 where
 // allowed, 0 never).
-void make_row_tma(const AttentionProblem& p, bool q_rewritten, int env_load, int env_store, HopperRowTma& t);
+void make_row_tma(const AttentionProblem& p, int env_load, int env_store, HopperRowTma& t);
 
 // Whether p's out / q admit TMA boxes of rows (host-testable): a 16-bit tensor with a
 // 16-byte aligned base, strides of whole 16 bytes below 2^40, head dim a multiple of
