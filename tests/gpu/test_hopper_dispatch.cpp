@@ -208,7 +208,8 @@ TEST(HopperTma, OutStorePolicy) {
   using kvattn::cuda::hopper::out_store_allowed;
   const AttentionProblem base = aligned_problem(128, DType::kBFloat16, DType::kFloat8E4M3);
   EXPECT_TRUE(out_store_allowed(base));
-  for (const int d : {64, 256}) EXPECT_TRUE(out_store_allowed(aligned_problem(d, DType::kFloat16, DType::kFloat16))) << d;
+  for (const int d : {64, 256})
+    EXPECT_TRUE(out_store_allowed(aligned_problem(d, DType::kFloat16, DType::kFloat16))) << d;
   AttentionProblem p = base;
   p.out_stride_head = 128 + 8;  // padded heads: still whole 16-byte rows
   EXPECT_TRUE(out_store_allowed(p));

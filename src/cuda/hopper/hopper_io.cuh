@@ -2,11 +2,11 @@
 // into the swizzled Q tile (bf16 q with FP8 KV: rewritten per row as fp16 x 2^c,
 // HalfRescale in prefill_loads.cuh) and at the end writes its O rows and LSE, staged
 // through the same rows of the Q tile so that global stores are whole 16-byte chunks.
+// Rows of one head at consecutive tokens move as TMA boxes instead (HopperRowTma).
 #pragma once
 #include <cutlass/arch/barrier.h>
 
 #include <cstdint>
-
 #include <cute/arch/copy_sm90_tma.hpp>
 
 #include "cuda/common/ptx.h"
@@ -142,9 +142,8 @@ __device__ __forceinline__ void load_q_rows_tma(const HopperRowTma& t, uint64_t*
 // for the stores' reads first (wait_out_reads).
 template <class Traits, class FragO>
 __device__ __forceinline__ void write_output(const PrefillParams& p, const HopperRowTma& row_tma, FragO& o,
-                                             const FragSoftmax& sm,
-                                             const float (&mult)[2], float v_descale, uint32_t sq, const RowMap& rows,
-                                             int rows_valid, int wg, int wtid) {
+                                             const FragSoftmax& sm, const float (&mult)[2], float v_descale,
+                                             uint32_t sq, const RowMap& rows, int rows_valid, int wg, int wtid) {
   using QT = typename Traits::QT;
   constexpr int kD = Traits::kHeadDim;
   const int lane = wtid % 32, warp = wtid / 32;

@@ -14,7 +14,8 @@
 //     softmax in registers (hopper_softmax.cuh), O += P V (WGMMA, P from registers, V
 //     MN-major in shared memory), with S(j+1) and P(j) V(j) in flight together
 //     (intra-warpgroup overlap); ping-pong between two (16-bit KV by default, hopper_launch.cuh).
-//   Each warpgroup's output rows leave through the Q tile, by TMA stores where they can.
+//   Each warpgroup's Q rows arrive and its output rows leave through the Q tile, by TMA
+//   boxes where the layout allows (HopperRowTma, hopper_params.h).
 // k_descale and q_descale ride in the softmax scale, v_descale in the final
 // normalization (exact for per-(sequence, kv-head) descales). Measurements and what
 // limits it: docs/perf-notes.md, "Session 2", "Session 3", "Session 5" and "Session 6".
@@ -513,8 +514,9 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
 
     // The epilogue reads the tile's fields again from its slot (shared memory: reloaded
     // after the loop's barriers) instead of holding them in registers across the loop.
-    write_output<Traits>(p, params.rows_tma, tOrO, softmax, mult, p.v_descale.at(slot.tile.b, slot.tile.h / p.group_size), sq,
-                         slot.rows, slot.tile.rows_valid, cwg, Traits::kShortLiveRanges ? recompute_here(wtid) : tw);
+    write_output<Traits>(p, params.rows_tma, tOrO, softmax, mult,
+                         p.v_descale.at(slot.tile.b, slot.tile.h / p.group_size), sq, slot.rows, slot.tile.rows_valid,
+                         cwg, Traits::kShortLiveRanges ? recompute_here(wtid) : tw);
     next_q(i + 1);
   };
   next_q(0);

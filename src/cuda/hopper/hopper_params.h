@@ -32,8 +32,9 @@ struct HopperKvLoad {
 // sequence -- go by TMA where the layout allows (one box per 64-column slice, into and
 // out of the swizzled Q tile): store_o, the output staged in the Q tile leaves by
 // asynchronous stores while the warpgroup goes on; load_q, the next tile's Q arrives
-// on an mbarrier (a bf16 q for FP8 KV is then rewritten to fp16 in place). Other rows (GQA-packed tiles, a sequence's last partial rows) are moved by
-// the threads, 16 bytes each.
+// on an mbarrier (a bf16 q for FP8 KV is then rewritten to fp16 in place). Other rows
+// (GQA-packed tiles, a sequence's last partial rows) are moved by the threads, 16 bytes
+// each. Measured: docs/perf-notes.md, session 11.
 struct HopperRowTma {
   // dims (d, query head, token), innermost first; box (64, 1, 64), 128-byte swizzle.
   CUtensorMap q_map, o_map;
