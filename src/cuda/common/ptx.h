@@ -68,6 +68,10 @@ __device__ __forceinline__ void sts128(uint32_t addr, uint4 v) {
   asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w));
 }
 
+// The generic address of a shared-memory byte address (CuTe's TMA wrappers take pointers
+// and convert them back).
+__device__ __forceinline__ void* generic_smem(uint32_t addr) { return __cvta_shared_to_generic(addr); }
+
 // x, opaque to the optimizer: what is derived from it is computed where it is used,
 // not hoisted out of an enclosing loop and kept (or spilled) across it.
 __device__ __forceinline__ int recompute_here(int x) {

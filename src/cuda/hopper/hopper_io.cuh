@@ -115,8 +115,15 @@ __device__ __forceinline__ bool whole_head_rows(const RowMap& rows, int rows_val
   return rows.pack == 1 && 64 * wg + 64 <= rows_valid;
 }
 
-// The generic address of a shared-memory byte offset (the CuTe TMA wrappers take pointers).
-__device__ __forceinline__ void* generic_smem(uint32_t addr) { return __cvta_shared_to_generic(addr); }
+// The TMA box of warpgroup wg's rows in 64-column slice s of the Q tile: 64 rows x 128
+// bytes (hopper_traits.h), and the token of its first row.
+template <class Traits>
+__device__ __forceinline__ void* q_tile_box(uint32_t sq, int s, int wg) {
+  return generic_smem(sq + (s * Traits::kBlockM + 64 * wg) * 128);
+}
+__device__ __forceinline__ int box_token(const RowMap& rows, int wg) {
+  return static_cast<int>(rows.token(64 * wg));  // < total_q <= INT32_MAX (host check)
+}
 
 // One thread: TMA loads of warpgroup wg's 64 Q rows (whole_head_rows) into the Q tile,
 // completing on bar.
@@ -125,12 +132,11 @@ __device__ __forceinline__ void load_q_rows_tma(const HopperRowTma& t, uint64_t*
                                                 int wg) {
   constexpr int kD = Traits::kHeadDim;
   cutlass::arch::ClusterTransactionBarrier::arrive_and_expect_tx(bar, 64 * kD * 2);
-  const int token = static_cast<int>(rows.token(64 * wg));  // < total_q <= INT32_MAX (host check)
+  const int token = box_token(rows, wg);
   const uint64_t hint = static_cast<uint64_t>(cute::TMA::CacheHintSm90::EVICT_NORMAL);
 #pragma unroll
   for (int s = 0; s < kD / 64; ++s)
-    cute::SM90_TMA_LOAD_3D::copy(&t.q_map, bar, hint, generic_smem(sq + (s * Traits::kBlockM + 64 * wg) * 128), 64 * s,
-                                 rows.head0, token);
+    cute::SM90_TMA_LOAD_3D::copy(&t.q_map, bar, hint, q_tile_box<Traits>(sq, s, wg), 64 * s, rows.head0, token);
 }
 
 // Normalizes this warpgroup's O rows (sinks, v_descale; S3/S4) and writes O and
@@ -175,11 +181,10 @@ __device__ __forceinline__ void write_output(const PrefillParams& p, const Hoppe
     cute::tma_store_fence();  // this thread's staged rows -> the TMA engine's reads (proxy fence)
     warpgroup_sync(wg);
     if (wtid == 0) {
-      const int token = static_cast<int>(rows.token(64 * wg));  // < total_q <= INT32_MAX (host check)
+      const int token = box_token(rows, wg);
 #pragma unroll
       for (int s = 0; s < kD / 64; ++s)
-        cute::SM90_TMA_STORE_3D::copy(&row_tma.o_map, generic_smem(sq + (s * Traits::kBlockM + 64 * wg) * 128),
-                                      64 * s, rows.head0, token);
+        cute::SM90_TMA_STORE_3D::copy(&row_tma.o_map, q_tile_box<Traits>(sq, s, wg), 64 * s, rows.head0, token);
       cute::tma_store_arrive();
     }
     return;

@@ -298,12 +298,16 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   const auto q_thread = [&] {
     return Traits::kRecomputeThreadAddresses || Traits::kShortLiveRanges ? recompute_here(wtid) : wtid;
   };
-  const auto stage_q = [&](QRows<Traits>& q) {
-    wait_out_reads();
-    warpgroup_sync(cwg);  // this warpgroup's previous output is out of its Q rows
+  // Q rows in registers -> the Q tile (and row factors), visible to every thread and to WGMMA.
+  const auto store_q = [&](QRows<Traits>& q) {
     q.store(sq, row_factor, cwg, q_thread());
     fence_async_proxy();  // generic stores -> WGMMA reads
     warpgroup_sync(cwg);
+  };
+  const auto stage_q = [&](QRows<Traits>& q) {
+    wait_out_reads();
+    warpgroup_sync(cwg);  // this warpgroup's previous output is out of its Q rows
+    store_q(q);
   };
   // Receives work tile i and, when it has rows, brings its Q rows into the Q tile: by TMA
   // (load_q, whole_head_rows: one thread issues, the warpgroup waits on q_full before its
@@ -332,9 +336,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     if constexpr (Traits::kQToHalf) {  // bf16 rows as they landed -> fp16 x 2^c, row factors
       QRows<Traits> q;
       q.load_staged(sq, cwg, q_thread());
-      q.store(sq, row_factor, cwg, q_thread());
-      fence_async_proxy();  // generic stores -> WGMMA reads
-      warpgroup_sync(cwg);  // and the row factors for every thread
+      store_q(q);
     }
   };
 

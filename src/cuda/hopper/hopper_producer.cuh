@@ -246,15 +246,13 @@ struct Producer {
     if (lane * kv.box_rows >= kBlockN) return;
     const uint64_t hint = static_cast<uint64_t>(cute::TMA::CacheHintSm90::EVICT_NORMAL);
     if constexpr (kFp8 || kD == 64) {
-      cute::SM90_TMA_LOAD_4D::copy(&map, bar, hint, smem_ptr_of(dst + lane * kv.box_rows * (kFp8 ? kD : kD * 2)), 0,
+      cute::SM90_TMA_LOAD_4D::copy(&map, bar, hint, generic_smem(dst + lane * kv.box_rows * (kFp8 ? kD : kD * 2)), 0,
                                    slot.row, hk, slot.block);
     } else {
-      cute::SM90_TMA_LOAD_5D::copy(&map, bar, hint, smem_ptr_of(dst + lane * kv.box_rows * (kD * 2)), 0, 0, 0,
+      cute::SM90_TMA_LOAD_5D::copy(&map, bar, hint, generic_smem(dst + lane * kv.box_rows * (kD * 2)), 0, 0, 0,
                                    slot.block * groups + (slot.row >> 3), hk);
     }
   }
-  // The TMA wrapper takes a generic pointer (and converts it back to a shared address).
-  static __device__ __forceinline__ void* smem_ptr_of(uint32_t addr) { return __cvta_shared_to_generic(addr); }
 
   // Full-barrier arrivals of a stage filled by cp.async (each thread: its copies'
   // completion plus its own arrival, net one) or by TMA (lane 0 of warp 0 arrived

@@ -17,6 +17,11 @@ namespace kvattn {
 namespace cuda {
 namespace hopper {
 
+namespace {
+// A TMA global stride (bytes): a positive multiple of 16 below 2^40.
+bool tma_stride_ok(int64_t bytes) { return bytes > 0 && bytes % 16 == 0 && bytes < (int64_t{1} << 40); }
+}  // namespace
+
 bool uses_row_groups(const AttentionProblem& p) {
   return !is_fp8(p.kv_dtype) && p.head_dim > 64;
 }
@@ -48,7 +53,7 @@ int tma_box_rows(const AttentionProblem& p, int block_n, int env) {
   // TMA strides: multiples of 16 bytes below 2^40.
   for (const int64_t s :
        {p.k_stride_token, p.k_stride_head, p.k_stride_block, p.v_stride_token, p.v_stride_head, p.v_stride_block})
-    if (s <= 0 || (s * elem) % 16 != 0 || s * elem >= (int64_t{1} << 40)) return 0;
+    if (!tma_stride_ok(s * elem)) return 0;
   // 16-bit KV with D > 64 addresses the cache in 8-row groups (hopper_params.h): the
   // block stride must be a whole number of them.
   if (uses_row_groups(p) && (row_groups_per_block(p, p.k_stride_block, p.k_stride_token) == 0 ||
@@ -71,9 +76,7 @@ bool rows_allowed(const AttentionProblem& p, const void* base, int64_t stride_to
   if (reinterpret_cast<uintptr_t>(base) % 16 != 0) return false;
   // Coordinates are int32 (token, head).
   if (p.total_q > INT32_MAX) return false;
-  for (const int64_t s : {stride_token, stride_head})
-    if (s <= 0 || (s * 2) % 16 != 0 || s * 2 >= (int64_t{1} << 40)) return false;
-  return true;
+  return tma_stride_ok(stride_token * 2) && tma_stride_ok(stride_head * 2);
 }
 }  // namespace
 
