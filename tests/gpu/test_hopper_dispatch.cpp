@@ -11,6 +11,7 @@
 
 #include "core/problem.h"
 #include "cuda/hopper/hopper_pack.h"
+#include "cuda/hopper/hopper_ping_pong.h"
 #include "cuda/hopper/hopper_prefill.h"
 #include "cuda/hopper/hopper_tma.h"
 #include "cuda/prefill/prefill_instances.h"
@@ -268,4 +269,17 @@ TEST(HopperPack, RowsPerQuery) {
   EXPECT_EQ(hopper_rows_per_query(32, 1, 128, 1), 1);
   EXPECT_EQ(hopper_rows_per_query(32, 4, 128, 0), 1);    // forced off
   EXPECT_EQ(hopper_rows_per_query(8192, 4, 128, 1), 4);  // forced on
+}
+
+TEST(HopperPingPong, Rule) {
+  using kvattn::cuda::hopper::hopper_ping_pong;
+  EXPECT_TRUE(hopper_ping_pong(128, false, 8192, -1));   // 16-bit D 128: always
+  EXPECT_TRUE(hopper_ping_pong(64, false, 131072, -1));  // D 64: three warpgroups, round robin
+  EXPECT_FALSE(hopper_ping_pong(128, true, 512, -1));    // FP8 KV: never by default
+  EXPECT_FALSE(hopper_ping_pong(256, false, 8192, -1));  // D 256 long KV: off
+  EXPECT_FALSE(hopper_ping_pong(256, false, 1025, -1));
+  EXPECT_TRUE(hopper_ping_pong(256, false, 1024, -1));  // D 256 short KV: on
+  EXPECT_FALSE(hopper_ping_pong(256, true, 512, -1));
+  EXPECT_TRUE(hopper_ping_pong(256, true, 8192, 1));  // forced
+  EXPECT_FALSE(hopper_ping_pong(64, false, 512, 0));
 }

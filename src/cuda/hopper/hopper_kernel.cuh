@@ -13,7 +13,8 @@
 //     each; per KV tile S = Q K^T (WGMMA, both operands in shared memory), mask + online
 //     softmax in registers (hopper_softmax.cuh), O += P V (WGMMA, P from registers, V
 //     MN-major in shared memory), with S(j+1) and P(j) V(j) in flight together
-//     (intra-warpgroup overlap); ping-pong between two (16-bit KV by default, hopper_launch.cuh).
+//     (intra-warpgroup overlap); ping-pong: the consumers take turns issuing, round robin
+//     (16-bit KV by default, D 256 only for short KV: hopper_ping_pong.h).
 //   Each warpgroup's Q rows arrive and its output rows leave through the Q tile, by TMA
 //   boxes where the layout allows (HopperRowTma, hopper_params.h).
 // k_descale and q_descale ride in the softmax scale, v_descale in the final
@@ -67,9 +68,10 @@ __device__ __forceinline__ void warpgroup_gemm_issue(TiledMma& mma, TA& a, const
   warpgroup_commit_batch();
 }
 
-// Ping-pong between two consumer warpgroups: warpgroup w may issue its WGMMAs once
-// the other one has issued its own (named barriers 5 + w over 256 threads; 2-4 are
-// the consumer warpgroups' own, hopper_io.cuh).
+// Ping-pong (round robin) between the consumer warpgroups: warpgroup w may issue its
+// WGMMAs once warpgroup w - 1 (mod their count) has issued its own (named barriers
+// 5 + w over 256 threads: w waits, its predecessor arrives; 2-4 are the consumer
+// warpgroups' own, hopper_io.cuh).
 __device__ __forceinline__ void scheduler_sync(int wg) { cutlass::arch::NamedBarrier::sync(256, 5 + wg); }
 __device__ __forceinline__ void scheduler_arrive(int wg) { cutlass::arch::NamedBarrier::arrive(256, 5 + wg); }
 
@@ -288,7 +290,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   Tensor tOrV = thr_pv.partition_fragment_B(sVt);
   cutlass::PipelineState<Traits::kKStages> k_state;  // carried across work tiles, like the producer's
   cutlass::PipelineState<Traits::kVStages> v_state;
-  const bool ping_pong = Traits::kConsumerWarpgroups == 2 && params.ping_pong;  // a two-warpgroup protocol
+  constexpr int kCwgs = Traits::kConsumerWarpgroups;
+  const bool ping_pong = params.ping_pong;
   const bool softmax_on = !(params.experiment & kHopperNoSoftmax);
 
   // The work tiles come from the producer (publish_tile). Work tile i + 1's Q rows are
@@ -418,17 +421,17 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     // under a data-dependent branch: ptxas serializes WGMMAs whose in-flight
     // accumulators it cannot track (C7514). Tiles outside the range are waited on
     // and released without math, so both consumers walk the same pipeline states.
-    // With ping-pong the two warpgroups take turns issuing (named barriers, one turn
+    // With ping-pong the warpgroups take turns issuing (named barriers, one turn
     // per slot, n_tiles + 1 turns each per work tile), so one's softmax overlaps the
-    // other's products.
-    if (ping_pong && cwg == 1) scheduler_arrive(0);  // warpgroup 0 issues first
-    int turns = 0;                                   // ping-pong turns taken in this work tile
+    // others' products.
+    if (ping_pong && cwg == kCwgs - 1) scheduler_arrive(0);  // warpgroup 0 issues first
+    int turns = 0;                                           // ping-pong turns taken in this work tile
     const auto turn_begin = [&] {
       if (ping_pong) scheduler_sync(cwg);
     };
     const auto turn_end = [&] {
-      // Warpgroup 1's last turn hands nothing on: warpgroup 0 has finished the tile.
-      if (ping_pong && !(cwg == 1 && turns == n_tiles)) scheduler_arrive(1 - cwg);
+      // The last warpgroup's last turn hands nothing on: warpgroup 0 has finished the tile.
+      if (ping_pong && !(cwg == kCwgs - 1 && turns == n_tiles)) scheduler_arrive(cwg + 1 < kCwgs ? cwg + 1 : 0);
       ++turns;
     };
     const auto skip_k = [&] {

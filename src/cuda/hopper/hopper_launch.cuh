@@ -12,6 +12,7 @@
 #include "cuda/hopper/hopper_instances.h"
 #include "cuda/hopper/hopper_kernel.cuh"
 #include "cuda/hopper/hopper_pack.h"
+#include "cuda/hopper/hopper_ping_pong.h"
 #include "cuda/hopper/hopper_switches.h"
 #include "cuda/hopper/hopper_tma.h"
 #include "kvattn/error.h"
@@ -43,10 +44,7 @@ void launch_instance(const AttentionProblem& problem, const PrefillParams& param
   hp.num_bh = static_cast<int>(num_bh);
   hp.m_blocks = static_cast<int>(m_blocks);
   const dim3 grid(static_cast<unsigned>(Traits::kPersistent ? std::min<int64_t>(work, device_sm_count(g.device)) : work));
-  // Ping-pong by default with 16-bit KV (two consumer warpgroups: D 128, D 256): under the
-  // TMA-stored epilogue it ran short prefills 5-10% faster (seqs_64x512) and long ones the
-  // same; FP8 KV ran 1-3% slower with it (docs/perf-notes.md, session 11).
-  hp.ping_pong = sw.ping_pong >= 0 ? sw.ping_pong == 1 : !kFp8Kv;
+  hp.ping_pong = hopper_ping_pong(kHeadDim, kFp8Kv, problem.max_seqlen_k, sw.ping_pong);
   hp.experiment = sw.experiment;
   make_kv_load(problem, Traits::kBlockN, sw.tma, hp.kv);
   make_row_tma(problem, sw.tma_q, sw.tma_store, hp.rows_tma);

@@ -4,8 +4,7 @@
 //                                 (unset: the default policy of hopper_tma.h)
 //   KVATTN_HOPPER_TMA_STORE=0|1   output rows by the threads always / by TMA stores where allowed (unset: 1)
 //   KVATTN_HOPPER_TMA_Q=0|1       Q rows by the threads always / by TMA loads where allowed (unset: 1)
-//   KVATTN_HOPPER_PINGPONG=0|1    consumer ping-pong never / whenever two consumer warpgroups
-//                                 (unset: with 16-bit KV only, hopper_launch.cuh)
+//   KVATTN_HOPPER_PINGPONG=0|1    consumer ping-pong never / always (unset: hopper_ping_pong.h's rule)
 //   KVATTN_HOPPER_PACK_GQA=0|1    GQA packing never / whenever Hq > Hkv (unset: hopper_pack.h's rule)
 //   KVATTN_HOPPER_EXPERIMENT=...  comma-separated diagnostics (hopper_params.h; results are wrong)
 // Values they do not understand are reported on stderr and ignored.
@@ -19,7 +18,7 @@ struct HopperSwitches {
   int tma = -1;  // -1 unset, 0 never, 1 wherever possible
   int tma_store = -1;  // -1 unset, 0 never, 1 wherever possible
   int tma_q = -1;      // the same for Q rows
-  int ping_pong = -1;  // -1 unset, 0 never, 1 always (two consumer warpgroups)
+  int ping_pong = -1;  // -1 unset, 0 never, 1 always
   int pack_gqa = -1;  // -1 unset, 0 never, 1 always
   unsigned experiment = 0;  // kHopperNoLoad | kHopperNoSoftmax | kHopperNoWiden[K|V]
 };
