@@ -4,13 +4,14 @@
 // A persistent grid (one CTA per SM) walks the work tiles (sequence, query head or,
 // GQA-packed, KV head, 128- or 192-row tile; hopper_tile.cuh), longest first; per CTA
 // one producer and two consumer warpgroups (three for D 64 with 16-bit KV, 192 rows):
-//   warpgroup 0, producer (104 registers after setmaxnreg, 56 for D 256, 32 with three
-//     consumers; hopper_producer.cuh): walks the schedule and hands each work tile to
+//   warpgroup 0, producer (104 registers after setmaxnreg with FP8 KV, 56 with 16-bit KV,
+//     32 with three consumers; hopper_producer.cuh): walks the schedule and hands each work tile to
 //     the consumers through a ring of tile slots in shared memory (publish_tile), then
 //     TMA boxes per page (or cp.async gathers) of its K/V tiles, FP8 -> fp16 widening
 //     into the swizzled stages, K and V stage rings (mbarriers, hopper_pipeline.cuh);
-//   warpgroups 1.., consumers (200 registers, 224 for D 256, 160 with three): 64 rows
-//     each; per KV tile S = Q K^T (WGMMA, both operands in shared memory), mask + online
+//   warpgroups 1.., consumers (200 registers with FP8 KV, 224 with 16-bit KV, 160 with
+//     three): 64 rows each; per KV tile S = Q K^T (WGMMA; K in shared memory, Q too, or in
+//     registers for 16-bit D 128), mask + online
 //     softmax in registers (hopper_softmax.cuh), O += P V (WGMMA, P from registers, V
 //     MN-major in shared memory), with S(j+1) and P(j) V(j) in flight together
 //     (intra-warpgroup overlap); ping-pong: the consumers take turns issuing, round robin
@@ -140,9 +141,10 @@ struct WorkWalk {
 
 // Calls f(v, i) for this CTA's work tiles, i = 0, 1, ...: persistent, the ranks of
 // its stride; otherwise the one tile blockIdx.x. Returns how many. park_slot
-// (kPark): this thread's 32 bytes of shared memory, where the walk waits while f
-// runs (the 32-register producer of the three-consumer kernel has no registers to
-// keep it in across its loops).
+// (kPark): this warp's 32 bytes of shared memory (its lanes hold the same walk and
+// store the same words), where the walk waits while f runs (the 32- and 56-register
+// producers have no registers to keep it in across their loops; f's first step is a
+// barrier of the producer warpgroup, which orders the stores before the loads).
 template <bool kPersistent, bool kPark = false, class F>
 __device__ __forceinline__ int for_each_work(const HopperParams& hp, int block_m, F&& f, uint32_t park_slot = 0) {
   if constexpr (kPersistent) {
@@ -157,7 +159,10 @@ __device__ __forceinline__ int for_each_work(const HopperParams& hp, int block_m
       if (v < 0) break;
       if constexpr (kPark) walk.park(park_slot, i);
       f(v, i);
-      if constexpr (kPark) i = walk.unpark(park_slot);
+      if constexpr (kPark) {
+        i = walk.unpark(park_slot);
+        __syncwarp();  // the warp's lanes share the slot: all read before any writes again
+      }
     }
     return i;
   } else {
@@ -263,7 +268,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       producer.run();
     };
     const int n_work = for_each_work<Traits::kPersistent, Traits::kParkWalk>(
-        params, kBlockM, produce, sbase + Traits::kOffWalkPark + 32 * threadIdx.x);
+        params, kBlockM, produce, sbase + Traits::kOffWalkPark + 32 * (threadIdx.x / 32));
     if (threadIdx.x == 0) publish_tile(params, kBlockM, bars, slots, n_work, -1);
     grid_dependency_wait();  // see the end of the kernel
     return;
@@ -409,7 +414,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
             make_smem_ptr(recompute_here(reinterpret_cast<MmaT*>(smem + Traits::kOffQ))), typename Traits::SmemLayoutQ{}));
         warpgroup_gemm_issue<true, false>(mma_qk, q, tSrK(_, _, _, stage), tSrS);
       } else {
-        warpgroup_gemm_issue<true, false>(mma_qk, tSrQ, tSrK(_, _, _, stage), tSrS);
+        warpgroup_gemm_issue<true, Traits::kQInRegisters>(mma_qk, tSrQ, tSrK(_, _, _, stage), tSrS);
       }
     };
 
@@ -452,6 +457,13 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       if (j > 0) skip_v();
     }
     wait_q();  // this tile's Q rows, if TMA brings them (also when this warpgroup sees no KV tile)
+    if constexpr (Traits::kQInRegisters) {
+      auto q_copy = make_tiled_copy_A(Copy_Atom<SM75_U32x4_LDSM_N, MmaT>{}, mma_qk);
+      auto q_thr = q_copy.get_thread_slice(ctid);
+      Tensor tQs = q_thr.partition_S(sQ);
+      Tensor tQr = q_thr.retile_D(tSrQ);
+      cute::copy(q_copy, tQs, tQr);
+    }
     if (j_lo < j_hi) {
       float alpha[2];
       // First slot: S(j_lo) only; V(j_lo - 1) released unread.

@@ -74,10 +74,11 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   // registers the CTA got at launch (168 x 384 under __launch_bounds__(384, 1)), so
   // 128 x producer + consumer threads x consumer <= that (a larger request blocks
   // forever); the consumers take what the producer leaves.
-  // D <= 128 runs persistent (a loop over work tiles, hopper_kernel.cuh); its
+  // D <= 128 runs persistent (a loop over work tiles, hopper_kernel.cuh); its FP8
   // producer keeps kWidenBatch 16-byte FP8 loads in flight per thread (4: 16
   // registers of codes), which needs 104 (at 88 it spilled 12-20 bytes); the
-  // consumers get 200. D 256's consumers need more for their 64 x 256 accumulator,
+  // consumers get 200. The 16-bit D 128 producer only issues TMA: 56 (walk parked),
+  // consumers 224, for their Q fragments (kQInRegisters; at 64 + 216 they spilled). D 256's consumers need more for their 64 x 256 accumulator,
   // so D 256 keeps one CTA per work tile, 56 + 224 (the FP8 producer widens 2 loads
   // at a time; 40 + 232 with one load in flight ran D 256 e4m3 12% slower, and a
   // 32-register 16-bit producer with 232-register consumers 2-3% slower); its
@@ -91,17 +92,26 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   // spilled 28-68 bytes there). (Every kernel's epilogue reads its tile's fields again
   // from the tile slot, hopper_kernel.cuh.)
   static constexpr bool kShortLiveRanges = kHeadDim_ == 256;
-  // bf16 q with FP8 KV at D 128, and the three-consumer D 64 kernels: the consumers
-  // recompute their Q / output addresses per work tile (kept across the persistent
-  // loop, ptxas put them in local memory). Costs ~2% on D 64 bf16 (session 10, perf-notes
-  // §1); the D 128 16-bit kernels, which do not need it, ran ~2% slower with it.
-  static constexpr bool kRecomputeThreadAddresses = (kHeadDim_ == 128 && kQToHalf) || Shape_::kConsumerWarpgroups == 3;
-  static constexpr int kProducerRegs = kConsumerWarpgroups == 3 ? 32 : kPersistent ? 104 : 56;
+  // 16-bit KV at D 128: each consumer thread holds its Q fragment in registers (32 per
+  // thread, loaded once per work tile), so Q K^T reads only K from shared memory -- 2 KB
+  // less per 64-clock WGMMA, a fifth of what the two products read from shared memory,
+  // which share that bandwidth with the TMA writes (prefill_4x8k 2-3% faster; the
+  // registers come from the producer, 56 instead of 104, which then parks its walk).
+  // FP8 KV's consumers have no 32 registers to spare (its producer widens with 104), nor
+  // D 64's three 160-register warpgroups (16 more spilled 96 bytes and serialized WGMMAs).
+  static constexpr bool kQInRegisters = kHeadDim_ == 128 && !kFp8Kv_;
+  // D 128 with a bf16 q and FP8 KV or with Q in registers, and the three-consumer D 64
+  // kernels: the consumers recompute their Q / output addresses per work tile (kept across
+  // the persistent loop, ptxas put them in local memory). Costs ~2% on D 64 bf16 (session
+  // 10, perf-notes §1).
+  static constexpr bool kRecomputeThreadAddresses =
+      (kHeadDim_ == 128 && (kQToHalf || kQInRegisters)) || Shape_::kConsumerWarpgroups == 3;
+  static constexpr int kProducerRegs = kConsumerWarpgroups == 3 ? 32 : kPersistent && kFp8Kv ? 104 : 56;
   static constexpr int kWidenBatch = kPersistent ? 4 : 2;
   // The 32-register producer parks its persistent walk in shared memory while it
   // loads a work tile (hopper_kernel.cuh, for_each_work): kept in registers, ptxas
   // spilled it to local memory.
-  static constexpr bool kParkWalk = kPersistent && kProducerRegs == 32;
+  static constexpr bool kParkWalk = kPersistent && kProducerRegs <= 56;
   static constexpr int kLaunchRegs = (65536 / kThreads) / 8 * 8;  // per thread under __launch_bounds__(kThreads, 1)
   static constexpr int kConsumerRegs = (kLaunchRegs * kThreads - 128 * kProducerRegs) / kConsumerThreads / 8 * 8;
   static_assert(128 * kProducerRegs + kConsumerThreads * kConsumerRegs <= kLaunchRegs * kThreads,
@@ -128,10 +138,12 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
       cute::make_ordered_layout(cute::Shape<cute::Int<kHeadDim>, cute::Int<kBlockN>, cute::Int<kVStages>>{},
                                 cute::Step<cute::_2, cute::_1, cute::_3>{})));
 
-  // S = Q K^T: A and B from shared memory; O += P V: P from registers. Two
-  // warpgroups side by side along M, 64 rows each.
+  // S = Q K^T: B (K) from shared memory, A (Q) from shared memory, or from registers with
+  // kQInRegisters; O += P V: P from registers. The warpgroups side by side along M, 64 rows each.
+  using QkAtomShape = cute::Shape<cute::_64, cute::Int<kBlockN>, cute::Int<kHeadDim>>;
   using TiledMmaQK = decltype(cute::make_tiled_mma(
-      cute::GMMA::ss_op_selector<MmaT, MmaT, float, cute::Shape<cute::_64, cute::Int<kBlockN>, cute::Int<kHeadDim>>>(),
+      std::conditional_t<kQInRegisters, decltype(cute::GMMA::rs_op_selector<MmaT, MmaT, float, QkAtomShape>()),
+                         decltype(cute::GMMA::ss_op_selector<MmaT, MmaT, float, QkAtomShape>())>{},
       cute::Layout<cute::Shape<cute::Int<kConsumerWarpgroups>, cute::_1, cute::_1>>{}));
   using TiledMmaPV = decltype(cute::make_tiled_mma(
       cute::GMMA::rs_op_selector<MmaT, MmaT, float, cute::Shape<cute::_64, cute::Int<kHeadDim>, cute::Int<kBlockN>>,
@@ -154,9 +166,9 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   static constexpr int kOffRawK = kOffV + kVStages * kKvStageBytes;
   static constexpr int kOffRawV = kOffRawK + kRawBuffers * kRawBytes;  // raw K buffers, then raw V buffers
   static constexpr int kOffRows = kOffRawV + kRawBuffers * kRawBytes;            // int64 [2][kBlockN]: KV element offsets
-  static constexpr int kOffRowFactor = kOffRows + 2 * kBlockN * 8;  // float [kBlockM]
-  static constexpr int kOffWalkPark = kOffRowFactor + kBlockM * 4;  // kParkWalk: 32 bytes per producer thread
-  static constexpr int kOffTiles = kOffWalkPark + (kParkWalk ? 128 * 32 : 0);  // TileSlot [kTileSlots]
+  static constexpr int kOffRowFactor = kOffRows + 2 * kBlockN * 8;  // kQToHalf: float [kBlockM]
+  static constexpr int kOffWalkPark = kOffRowFactor + (kQToHalf ? kBlockM * 4 : 0);  // kParkWalk: 32 bytes per producer warp
+  static constexpr int kOffTiles = kOffWalkPark + (kParkWalk ? 4 * 32 : 0);          // TileSlot [kTileSlots]
   static constexpr int kOffBarriers = kOffTiles + kTileSlots * static_cast<int>(sizeof(TileSlot));
   static constexpr int kUsedBytes = kOffBarriers + static_cast<int>(sizeof(Barriers));
   static constexpr int kSmemBytes = kUsedBytes;  // the dynamic base is 1024-aligned (checked in the kernel)
