@@ -78,11 +78,12 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   // producer keeps kWidenBatch 16-byte FP8 loads in flight per thread (4: 16
   // registers of codes), which needs 104 (at 88 it spilled 12-20 bytes); the
   // consumers get 200. The 16-bit D 128 producer only issues TMA: 56 (walk parked),
-  // consumers 224, for their Q fragments (kQInRegisters; at 64 + 216 they spilled). D 256's consumers need more for their 64 x 256 accumulator,
-  // so D 256 keeps one CTA per work tile, 56 + 224 (the FP8 producer widens 2 loads
-  // at a time; 40 + 232 with one load in flight ran D 256 e4m3 12% slower, and a
-  // 32-register 16-bit producer with 232-register consumers 2-3% slower); its
-  // consumers fit 224 only with kShortLiveRanges.
+  // consumers 224, for their Q fragments (kQInRegisters; at 64 + 216 they spilled).
+  // D 256's consumers need more for their 64 x 256 accumulator, so D 256 keeps one
+  // CTA per work tile, 56 + 224 (the FP8 producer widens 2 loads at a time; 40 + 232
+  // with one load in flight ran D 256 e4m3 12% slower, and a 32-register 16-bit
+  // producer with 232-register consumers 2-3% slower; persistent at 56 + 224, D 256
+  // bf16 ran 8% slower, session 12); its consumers fit 224 only with kShortLiveRanges.
   // Three consumer warpgroups (D 64, 16-bit KV): 512 threads get 128 registers at
   // launch; the TMA-only producer keeps 32, the consumers 160 (at 40 + 152 the
   // consumers spill inside the KV-tile loop).
