@@ -457,7 +457,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       if (j > 0) skip_v();
     }
     wait_q();  // this tile's Q rows, if TMA brings them (also when this warpgroup sees no KV tile)
-    if constexpr (Traits::kQInRegisters) {
+    if constexpr (Traits::kQInRegisters) {  // this thread's Q fragment, once per work tile
       auto q_copy = make_tiled_copy_A(Copy_Atom<SM75_U32x4_LDSM_N, MmaT>{}, mma_qk);
       auto q_thr = q_copy.get_thread_slice(ctid);
       Tensor tQs = q_thr.partition_S(sQ);

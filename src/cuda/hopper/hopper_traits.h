@@ -77,8 +77,9 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   // D <= 128 runs persistent (a loop over work tiles, hopper_kernel.cuh); its FP8
   // producer keeps kWidenBatch 16-byte FP8 loads in flight per thread (4: 16
   // registers of codes), which needs 104 (at 88 it spilled 12-20 bytes); the
-  // consumers get 200. The 16-bit D 128 producer only issues TMA: 56 (walk parked),
-  // consumers 224, for their Q fragments (kQInRegisters; at 64 + 216 they spilled).
+  // consumers get 200. The 16-bit D 128 producer does no widening (TMA boxes or cp.async
+  // gathers): 56 registers (walk parked), the consumers 224 for their Q fragments
+  // (kQInRegisters; at 64 + 216 they spilled).
   // D 256's consumers need more for their 64 x 256 accumulator, so D 256 keeps one
   // CTA per work tile, 56 + 224 (the FP8 producer widens 2 loads at a time; 40 + 232
   // with one load in flight ran D 256 e4m3 12% slower, and a 32-register 16-bit
@@ -109,8 +110,8 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
       (kHeadDim_ == 128 && (kQToHalf || kQInRegisters)) || Shape_::kConsumerWarpgroups == 3;
   static constexpr int kProducerRegs = kConsumerWarpgroups == 3 ? 32 : kPersistent && kFp8Kv ? 104 : 56;
   static constexpr int kWidenBatch = kPersistent ? 4 : 2;
-  // The 32-register producer parks its persistent walk in shared memory while it
-  // loads a work tile (hopper_kernel.cuh, for_each_work): kept in registers, ptxas
+  // The 32- and 56-register persistent producers park their walk in shared memory while
+  // they load a work tile (hopper_kernel.cuh, for_each_work): kept in registers, ptxas
   // spilled it to local memory.
   static constexpr bool kParkWalk = kPersistent && kProducerRegs <= 56;
   static constexpr int kLaunchRegs = (65536 / kThreads) / 8 * 8;  // per thread under __launch_bounds__(kThreads, 1)
@@ -166,10 +167,11 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   static constexpr int kOffV = kOffK + kKStages * kKvStageBytes;
   static constexpr int kOffRawK = kOffV + kVStages * kKvStageBytes;
   static constexpr int kOffRawV = kOffRawK + kRawBuffers * kRawBytes;  // raw K buffers, then raw V buffers
-  static constexpr int kOffRows = kOffRawV + kRawBuffers * kRawBytes;            // int64 [2][kBlockN]: KV element offsets
-  static constexpr int kOffRowFactor = kOffRows + 2 * kBlockN * 8;  // kQToHalf: float [kBlockM]
-  static constexpr int kOffWalkPark = kOffRowFactor + (kQToHalf ? kBlockM * 4 : 0);  // kParkWalk: 32 bytes per producer warp
-  static constexpr int kOffTiles = kOffWalkPark + (kParkWalk ? 4 * 32 : 0);          // TileSlot [kTileSlots]
+  static constexpr int kOffRows = kOffRawV + kRawBuffers * kRawBytes;  // int64 [2][kBlockN]: KV element offsets
+  static constexpr int kOffRowFactor = kOffRows + 2 * kBlockN * 8;     // kQToHalf: float [kBlockM]
+  // kParkWalk: 32 bytes per producer warp.
+  static constexpr int kOffWalkPark = kOffRowFactor + (kQToHalf ? kBlockM * 4 : 0);
+  static constexpr int kOffTiles = kOffWalkPark + (kParkWalk ? 4 * 32 : 0);  // TileSlot [kTileSlots]
   static constexpr int kOffBarriers = kOffTiles + kTileSlots * static_cast<int>(sizeof(TileSlot));
   static constexpr int kUsedBytes = kOffBarriers + static_cast<int>(sizeof(Barriers));
   static constexpr int kSmemBytes = kUsedBytes;  // the dynamic base is 1024-aligned (checked in the kernel)
