@@ -41,8 +41,8 @@
 #   KVATTN_COMMIT       commit recorded in summary.txt, bench.json and the peers record (default: git)
 #   GPU_TEST_BACKENDS   backends the GPU suite runs with (default "hopper hopper-packgqa portable";
 #                       hopper-packgqa: the Hopper kernel with KVATTN_HOPPER_PACK_GQA=1; not in the default
-#                       list: hopper-pingpong / hopper-nopingpong (KVATTN_HOPPER_PINGPONG=1 / 0: the schedule
-#                       the default leaves out for FP8 / 16-bit KV), hopper-nostore / hopper-noqtma
+#                       list: hopper-pingpong / hopper-nopingpong (KVATTN_HOPPER_PINGPONG=1 / 0: ping-pong
+#                       everywhere / nowhere; the default is hopper_ping_pong.h's rule), hopper-nostore / hopper-noqtma
 #                       (KVATTN_HOPPER_TMA_STORE=0 / KVATTN_HOPPER_TMA_Q=0: output / Q rows by the threads))
 #   TIMEOUT_<STAGE>_S   per-stage cap in seconds (e.g. TIMEOUT_BUILD_S=400); the deadline caps them too
 #

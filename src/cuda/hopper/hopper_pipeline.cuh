@@ -25,13 +25,16 @@ struct KvRing {
 // slots: the D 128 stages leave ~400 bytes of shared memory).
 constexpr int kTileSlots = 2;
 
+// Consumer warpgroups a CTA may have (named barriers 2-7: their own and their ping-pong turns).
+constexpr int kMaxConsumerWarpgroups = 3;
+
 template <int kKStages, int kVStages>
 struct HopperBarriers {
   KvRing<kKStages> k;
   KvRing<kVStages> v;
   KvRing<kTileSlots> tiles;     // full: the producer wrote the slot; empty: every consumer thread is done with it
   uint64_t raw_k[2], raw_v[2];  // FP8 staging tiles filled by TMA (transaction barriers, one arrival)
-  uint64_t q_full[3];           // per consumer warpgroup: its Q rows loaded by TMA (one arrival)
+  uint64_t q_full[kMaxConsumerWarpgroups];  // per consumer warpgroup: its Q rows loaded by TMA (one arrival)
 
   // One thread initializes; a __syncthreads must follow before any use.
   __device__ void init(int producer_threads, int consumer_threads) {
@@ -52,7 +55,7 @@ struct HopperBarriers {
       ClusterBarrier::init(&raw_k[i], 1);
       ClusterBarrier::init(&raw_v[i], 1);
     }
-    for (int i = 0; i < 3; ++i) ClusterBarrier::init(&q_full[i], 1);
+    for (int i = 0; i < kMaxConsumerWarpgroups; ++i) ClusterBarrier::init(&q_full[i], 1);
     cutlass::arch::fence_barrier_init();
   }
 };

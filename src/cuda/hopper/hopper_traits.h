@@ -156,6 +156,7 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
                 "one Q K^T GMMA spans the KV tile (hopper_cute_config.h must come before CuTe)");
 
   using Barriers = HopperBarriers<kKStages, kVStages>;
+  static_assert(kConsumerWarpgroups <= kMaxConsumerWarpgroups, "named barriers and q_full serve three at most");
 
   // ---- shared memory map (bytes from the 1024-aligned dynamic base) ----
   static constexpr int kTileRowBytes = kHeadDim * 2;
