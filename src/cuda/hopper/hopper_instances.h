@@ -10,7 +10,6 @@
 #include <cuda_runtime.h>
 
 #include "core/problem.h"
-#include "cuda/hopper/hopper_qk_path.h"
 #include "cuda/prefill/prefill_instances.h"
 #include "cuda/prefill/prefill_params.h"
 
@@ -36,15 +35,18 @@ void launch_instance(const AttentionProblem& problem, const PrefillParams& param
 
 // bf16 q, FP8 KV: K widened (D 64, 256), or split q and FP8 Q K^T (D 128).
 #define KVATTN_HOPPER_BF16_FP8_WIDENED(D)                                                               \
-  template void launch_instance<D, __nv_bfloat16, true, kKWidened>(const AttentionProblem&, const PrefillParams&, \
+  template void launch_instance<D, __nv_bfloat16, true, 0>(const AttentionProblem&, const PrefillParams&, \
                                                            const PrefillGrid&, cudaStream_t);
 #define KVATTN_HOPPER_INSTANTIATE_BF16_FP8_64 KVATTN_HOPPER_BF16_FP8_WIDENED(64)
 #define KVATTN_HOPPER_INSTANTIATE_BF16_FP8_256 KVATTN_HOPPER_BF16_FP8_WIDENED(256)
 #define KVATTN_HOPPER_INSTANTIATE_BF16_FP8_128                                                             \
-  template void launch_instance<128, __nv_bfloat16, true, kKE4M3>(const AttentionProblem&, const PrefillParams&, \
+  template void launch_instance<128, __nv_bfloat16, true, 1>(const AttentionProblem&, const PrefillParams&, \
                                                              const PrefillGrid&, cudaStream_t);             \
-  template void launch_instance<128, __nv_bfloat16, true, kKE5M2>(const AttentionProblem&, const PrefillParams&, \
+  template void launch_instance<128, __nv_bfloat16, true, 2>(const AttentionProblem&, const PrefillParams&, \
                                                              const PrefillGrid&, cudaStream_t);
+
+// Whether (head dim, q dtype) with FP8 KV runs the split-q kernels (kKFp8 = 1 / 2).
+constexpr bool hopper_fp8_split_q(int head_dim, bool q_bf16) { return head_dim == 128 && q_bf16; }
 
 }  // namespace hopper
 }  // namespace cuda

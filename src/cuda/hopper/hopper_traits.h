@@ -14,7 +14,6 @@
 #include <type_traits>
 
 #include "cuda/hopper/hopper_pipeline.cuh"
-#include "cuda/hopper/hopper_qk_path.h"
 #include "cuda/hopper/hopper_tile.cuh"
 
 #ifndef KVATTN_QSPLIT_STAGES
@@ -24,6 +23,11 @@
 namespace kvattn {
 namespace cuda {
 namespace hopper {
+
+// How Q K^T reads an FP8 K (HopperTraits' kKFp8): widened to fp16 by the producer
+// (kKWidened; also every 16-bit KV kernel), or as stored, by FP8 WGMMAs against Q split
+// into two e4m3 parts (kQSplit; the K format is then part of the instruction).
+constexpr int kKWidened = 0, kKE4M3 = 1, kKE5M2 = 2;
 
 // Tile per head dim: 128 query rows (two consumer warpgroups x 64, the WGMMA
 // M) and KV tiles of kBlockN keys (D 256: 80 with 16-bit KV, FA3's shape, 3%
