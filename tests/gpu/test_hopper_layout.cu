@@ -60,53 +60,9 @@ void check_layouts() {
 TEST(HopperLayout, SwizzledOffsetsMatchCuTe) {
   check_layouts<64, __nv_bfloat16, false>();
   check_layouts<128, __nv_bfloat16, false>();
-  check_layouts<128, __nv_bfloat16, true>();  // K widened (the traits; the fp16-q kernel's layout)
+  check_layouts<128, __nv_bfloat16, true>();
   check_layouts<256, __half, true>();
   check_layouts<256, __nv_bfloat16, false>();  // 80-key K/V tiles
-}
-
-// Split-q FP8 kernels (kQSplit): the Q hi / lo tiles and the FP8 K stages are 128-byte
-// rows in order (QRows::store, the producer's swizzled gathers and TMA boxes address
-// them with sw128_fp8_offset); V keeps the 16-bit stage layout.
-template <int kKFp8>
-void check_split_layouts() {
-  using T = HopperTraits<128, __nv_bfloat16, true, kKFp8>;
-  static_assert(T::kQSplit && T::kKStageBytes == T::kBlockN * 128, "FP8 K stages");
-  auto sQ = cute::make_tensor(cute::make_smem_ptr(reinterpret_cast<typename T::QkAT*>(kFakeBase)),
-                              typename T::SmemLayoutQ{});
-  auto sK = cute::make_tensor(cute::make_smem_ptr(reinterpret_cast<typename T::QkBT*>(kFakeBase)),
-                              typename T::SmemLayoutK{});
-  auto sVt = cute::make_tensor(cute::make_smem_ptr(reinterpret_cast<typename T::MmaT*>(kFakeBase)),
-                               typename T::SmemLayoutVt{});
-  int bad = 0;
-  for (int r = 0; r < T::kBlockM; ++r)
-    for (int c = 0; c < 128; ++c)
-      if (byte_offset(sQ, r, c) != kvattn::cuda::hopper::sw128_fp8_offset(r, c) && ++bad < 5)
-        ADD_FAILURE() << "Q (" << r << ", " << c << ")";
-  for (int s = 0; s < T::kKStages; ++s)
-    for (int r = 0; r < T::kBlockN; ++r)
-      for (int c = 0; c < 128; ++c) {
-        if (byte_offset(sK, r, c, s) != s * T::kKStageBytes + kvattn::cuda::hopper::sw128_fp8_offset(r, c) && ++bad < 5)
-          ADD_FAILURE() << "K (" << r << ", " << c << ", " << s << ")";
-        if (s < T::kVStages && byte_offset(sVt, c, r, s) != s * T::kKvStageBytes + kv_stage_offset<128>(r, c) &&
-            ++bad < 5)
-          ADD_FAILURE() << "Vt (" << c << ", " << r << ", " << s << ")";
-      }
-  EXPECT_EQ(bad, 0) << "kKFp8 " << kKFp8;
-  // The hi and lo tiles of warpgroup w occupy exactly the bytes of its rows in the
-  // 16-bit Q tile's layout (its TMA boxes and output staging): each warpgroup
-  // rewrites only its own rows.
-  for (int w = 0; w < T::kConsumerWarpgroups; ++w)
-    for (int r = 64 * w; r < 64 * w + 64; ++r) {
-      const uint32_t hi = kvattn::cuda::hopper::sw128_fp8_offset(r, 0), lo = hi + T::kQBytes / 2;
-      EXPECT_EQ(hi / 128, sw128_offset<128>(T::kBlockM, r, 0) / 128);
-      EXPECT_EQ(lo / 128, sw128_offset<128>(T::kBlockM, r, 64) / 128);
-    }
-}
-
-TEST(HopperLayout, SplitQFp8Layouts) {
-  check_split_layouts<kvattn::cuda::hopper::kKE4M3>();
-  check_split_layouts<kvattn::cuda::hopper::kKE5M2>();
 }
 
 // The producer's per-pass row offsets (StageRows) for the steps its loops take.
@@ -135,7 +91,6 @@ TEST(HopperLayout, SharedMemoryFitsAnH100) {
   EXPECT_LE((HopperTraits<256, __nv_bfloat16, true>::kSmemBytes), 227 * 1024);
   EXPECT_LE((HopperTraits<256, __nv_bfloat16, false>::kSmemBytes), 227 * 1024);
   EXPECT_LE((HopperTraits<128, __nv_bfloat16, true>::kSmemBytes), 227 * 1024);
-  EXPECT_LE((HopperTraits<128, __nv_bfloat16, true, kvattn::cuda::hopper::kKE4M3>::kSmemBytes), 227 * 1024);
 }
 
 }  // namespace

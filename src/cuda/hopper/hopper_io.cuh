@@ -42,44 +42,12 @@ __device__ __forceinline__ void prefetch_q_rows(const PrefillParams& p, const Ro
   }
 }
 
-// kQSplit: 8 bf16 of one row (uint4), times 2^c as fp16 (`up`; exact: <= 256, and a bf16
-// has 8 significant bits), split into hi = e4m3(x) and lo = e4m3(x - hi), 8 codes each in
-// element order. x - hi is exact in fp16 (at most 8 units of x's last place) and so is
-// its e4m3 unless it falls below e4m3's normals (x under 2^-2, 2^-9 of the row max).
-struct QSplit {
-  static __device__ __forceinline__ int exponent(uint32_t mag) {  // row max -> [2^7, 2^8)
-    const int biased_exp = static_cast<int>(mag >> 7);
-    return (mag == 0 || biased_exp == 0xff) ? 0 : min(100, max(-100, 134 - biased_exp));
-  }
-  static __device__ __forceinline__ void split(uint4 w, float up, uint2& hi, uint2& lo) {
-    const uint4 h = HalfRescale::convert(w, up);
-    const uint32_t x[4] = {h.x, h.y, h.z, h.w};
-    uint32_t hw[4], lw[4];
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      unsigned short a, b;
-      asm("{\n .reg .b32 back, rest;\n"
-          " cvt.rn.satfinite.e4m3x2.f16x2 %0, %2;\n"
-          " cvt.rn.f16x2.e4m3x2 back, %0;\n"
-          " sub.rn.f16x2 rest, %2, back;\n"
-          " cvt.rn.satfinite.e4m3x2.f16x2 %1, rest;\n}\n"
-          : "=h"(a), "=h"(b)
-          : "r"(x[i]));
-      hw[i] = a;
-      lw[i] = b;
-    }
-    hi = make_uint2(hw[0] | (hw[1] << 16), hw[2] | (hw[3] << 16));
-    lo = make_uint2(lw[0] | (lw[1] << 16), lw[2] | (lw[3] << 16));
-  }
-};
-
 // Rows [64 wg, 64 wg + 64) of the CTA's Q tile (tile row r: query head
 // rows.head(r) at token rows.token(r)); rows >= rows_valid are zeros. 8 threads
 // per row, 16 rows per pass. In two halves: load() issues the global loads into
-// registers, store() writes the swizzled Q tile (kQToHalf, kQSplit: row factors 2^-c
-// to row_factor[]). load_staged() instead reads rows that TMA put into the Q tile, for
-// store() to rewrite in place (kQToHalf: each thread reads and writes its own chunks;
-// kQSplit's hi / lo tiles take other threads' bytes: a warpgroup barrier in between).
+// registers, store() writes the swizzled Q tile (kQToHalf: row factors 2^-c to
+// row_factor[]). load_staged() instead reads rows that TMA put into the Q tile, for
+// store() to rewrite in place (kQToHalf: each thread reads and writes its own chunks).
 template <class Traits>
 struct QRows {
   using QT = typename Traits::QT;
@@ -113,45 +81,26 @@ struct QRows {
     }
   }
 
-  // Largest bf16 magnitude (bits) of row pass's row, over its 8 threads.
-  __device__ __forceinline__ uint32_t row_magnitude(int pass) const {
-    uint32_t mag2 = 0;
-#pragma unroll
-    for (int i = 0; i < kPerThread; ++i) mag2 = HalfRescale::max_magnitude(mag2, w[pass][i]);
-    uint32_t mag = max(mag2 & 0xffffu, mag2 >> 16);
-#pragma unroll
-    for (int off = 1; off < 8; off *= 2) mag = max(mag, __shfl_xor_sync(0xffffffffu, mag, off));
-    return mag;
-  }
-
   __device__ __forceinline__ void store(uint32_t sq, float* row_factor, int wg, int wtid) {
 #pragma unroll
     for (int pass = 0; pass < 4; ++pass) {
       const int r = 64 * wg + 16 * pass + wtid / 8;
-      if constexpr (Traits::kQSplit) {  // QSplit: hi tile at sq, lo tile kQBytes / 2 further
-        const int c = QSplit::exponent(row_magnitude(pass));
+      if constexpr (Traits::kQToHalf) {  // HalfRescale (prefill_loads.cuh), 8 threads per row
+        uint32_t mag2 = 0;
+#pragma unroll
+        for (int i = 0; i < kPerThread; ++i) mag2 = HalfRescale::max_magnitude(mag2, w[pass][i]);
+        uint32_t mag = max(mag2 & 0xffffu, mag2 >> 16);
+#pragma unroll
+        for (int off = 1; off < 8; off *= 2) mag = max(mag, __shfl_xor_sync(0xffffffffu, mag, off));
+        const int c = HalfRescale::exponent(mag);
         const float up = HalfRescale::up(c);
 #pragma unroll
-        for (int i = 0; i < kPerThread; ++i) {
-          uint2 hi, lo;
-          QSplit::split(w[pass][i], up, hi, lo);
-          const uint32_t at = sq + sw128_fp8_offset(r, (wtid % 8 + 8 * i) * 8);
-          sts64(at, hi);
-          sts64(at + Traits::kQBytes / 2, lo);
-        }
+        for (int i = 0; i < kPerThread; ++i) w[pass][i] = HalfRescale::convert(w[pass][i], up);
         if (wtid % 8 == 0) row_factor[r] = HalfRescale::factor(c);
-      } else {
-        if constexpr (Traits::kQToHalf) {  // HalfRescale (prefill_loads.cuh), 8 threads per row
-          const int c = HalfRescale::exponent(row_magnitude(pass));
-          const float up = HalfRescale::up(c);
-#pragma unroll
-          for (int i = 0; i < kPerThread; ++i) w[pass][i] = HalfRescale::convert(w[pass][i], up);
-          if (wtid % 8 == 0) row_factor[r] = HalfRescale::factor(c);
-        }
-#pragma unroll
-        for (int i = 0; i < kPerThread; ++i)
-          sts128(sq + sw128_offset<kD>(Traits::kBlockM, r, (wtid % 8 + 8 * i) * 8), w[pass][i]);
       }
+#pragma unroll
+      for (int i = 0; i < kPerThread; ++i)
+        sts128(sq + sw128_offset<kD>(Traits::kBlockM, r, (wtid % 8 + 8 * i) * 8), w[pass][i]);
     }
   }
 };

@@ -69,25 +69,6 @@ __device__ __forceinline__ void warpgroup_gemm_issue(TiledMma& mma, TA& a, const
   warpgroup_commit_batch();
 }
 
-// kQSplit's S = (Q_hi + Q_lo) K^T: both halves of Q (shared memory) against the same K
-// blocks, one WGMMA group.
-template <class TiledMma, class TA, class TB, class TC>
-__device__ __forceinline__ void warpgroup_gemm_issue_split(TiledMma& mma, const TA& hi, const TA& lo, const TB& b,
-                                                           TC& c) {
-  using namespace cute;
-  warpgroup_fence_operand(c);
-  warpgroup_arrive();
-  mma.accumulate_ = GMMA::ScaleOut::Zero;
-#pragma unroll
-  for (int kb = 0; kb < size<2>(hi); ++kb) {
-    gemm(mma, hi(_, _, kb), b(_, _, kb), c);
-    mma.accumulate_ = GMMA::ScaleOut::One;
-  }
-#pragma unroll
-  for (int kb = 0; kb < size<2>(lo); ++kb) gemm(mma, lo(_, _, kb), b(_, _, kb), c);
-  warpgroup_commit_batch();
-}
-
 // Ping-pong (round robin) between the consumer warpgroups: warpgroup w may issue its
 // WGMMAs once warpgroup w - 1 (mod their count) has issued its own (named barriers
 // 5 + w over 256 threads: w waits, its predecessor arrives; 2-4 are the consumer
@@ -305,22 +286,11 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   typename Traits::TiledMmaPV mma_pv;
   auto thr_qk = mma_qk.get_thread_slice(ctid);
   auto thr_pv = mma_pv.get_thread_slice(ctid);
-  using QkAT = typename Traits::QkAT;
-  using QkBT = typename Traits::QkBT;
-  // kQSplit: sQ is the hi tile, sQlo the lo tile.
-  Tensor sQ = make_tensor(make_smem_ptr(reinterpret_cast<QkAT*>(smem + Traits::kOffQ)), typename Traits::SmemLayoutQ{});
-  Tensor sQlo = make_tensor(make_smem_ptr(reinterpret_cast<QkAT*>(smem + Traits::kOffQ + Traits::kQBytes / 2)),
-                            typename Traits::SmemLayoutQ{});
-  Tensor sK = make_tensor(make_smem_ptr(reinterpret_cast<QkBT*>(smem + Traits::kOffK)), typename Traits::SmemLayoutK{});
+  Tensor sQ = make_tensor(make_smem_ptr(reinterpret_cast<MmaT*>(smem + Traits::kOffQ)), typename Traits::SmemLayoutQ{});
+  Tensor sK = make_tensor(make_smem_ptr(reinterpret_cast<MmaT*>(smem + Traits::kOffK)), typename Traits::SmemLayoutK{});
   Tensor sVt =
       make_tensor(make_smem_ptr(reinterpret_cast<MmaT*>(smem + Traits::kOffV)), typename Traits::SmemLayoutVt{});
   Tensor tSrQ = thr_qk.partition_fragment_A(sQ);
-  auto tSrQlo = [&] {  // kQSplit only
-    if constexpr (Traits::kQSplit)
-      return thr_qk.partition_fragment_A(sQlo);
-    else
-      return 0;
-  }();
   Tensor tSrK = thr_qk.partition_fragment_B(sK);
   Tensor tOrV = thr_pv.partition_fragment_B(sVt);
   cutlass::PipelineState<Traits::kKStages> k_state;  // carried across work tiles, like the producer's
@@ -371,10 +341,9 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     cutlass::arch::ClusterBarrier::wait(&bars.q_full[cwg], q_phase);
     q_phase ^= 1u;
     q_pending = false;
-    if constexpr (Traits::kQRowFactor) {  // bf16 rows as they landed -> fp16 x 2^c or hi + lo, row factors
+    if constexpr (Traits::kQToHalf) {  // bf16 rows as they landed -> fp16 x 2^c, row factors
       QRows<Traits> q;
       q.load_staged(sq, cwg, q_thread());
-      if constexpr (Traits::kQSplit) warpgroup_sync(cwg);  // the split tiles overwrite other threads' rows
       store_q(q);
     }
   };
@@ -394,8 +363,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     const int tile_lo = tile.key_lo / kBlockN;
     const int n_tiles = tile.key_lo < tile.key_end ? (tile.key_end + kBlockN - 1) / kBlockN - tile_lo : 0;
 
-    // A rewritten q (kQRowFactor) brings its row factors, read just below.
-    if constexpr (Traits::kQRowFactor) wait_q();
+    // A rewritten q (kQToHalf) brings its row factors, read just below.
+    if constexpr (Traits::kQToHalf) wait_q();
     // kRecomputeThreadAddresses: this thread's Q and output addresses are recomputed
     // per work tile instead of being kept across the persistent loop.
     const int tw = Traits::kRecomputeThreadAddresses ? recompute_here(wtid) : wtid;
@@ -408,7 +377,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
         LogitScale::make(p.softmax_scale * p.q_descale.at(b, hk) * p.k_descale.at(b, hk), p.softcap);
     float mult[2];
 #pragma unroll
-    for (int hf = 0; hf < 2; ++hf) mult[hf] = logit.mult * (Traits::kQRowFactor ? row_factor[tile_row0 + 8 * hf] : 1.0f);
+    for (int hf = 0; hf < 2; ++hf) mult[hf] = logit.mult * (Traits::kQToHalf ? row_factor[tile_row0 + 8 * hf] : 1.0f);
 
     // Keys this warpgroup's rows can see (its queries [wg_first, wg_last]): tiles
     // outside are skipped (still waited on and released, so both consumers walk
@@ -440,11 +409,9 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     // S = Q K(stage)^T. kShortLiveRanges: Q's WGMMA descriptors (one 64-bit value per
     // 16 columns) are rebuilt at each use from an opaque base, not held across the loop.
     const auto issue_qk = [&](int stage) {
-      if constexpr (Traits::kQSplit) {
-        warpgroup_gemm_issue_split(mma_qk, tSrQ, tSrQlo, tSrK(_, _, _, stage), tSrS);
-      } else if constexpr (Traits::kShortLiveRanges) {
+      if constexpr (Traits::kShortLiveRanges) {
         Tensor q = thr_qk.partition_fragment_A(make_tensor(
-            make_smem_ptr(recompute_here(reinterpret_cast<QkAT*>(smem + Traits::kOffQ))), typename Traits::SmemLayoutQ{}));
+            make_smem_ptr(recompute_here(reinterpret_cast<MmaT*>(smem + Traits::kOffQ))), typename Traits::SmemLayoutQ{}));
         warpgroup_gemm_issue<true, false>(mma_qk, q, tSrK(_, _, _, stage), tSrS);
       } else {
         warpgroup_gemm_issue<true, Traits::kQInRegisters>(mma_qk, tSrQ, tSrK(_, _, _, stage), tSrS);

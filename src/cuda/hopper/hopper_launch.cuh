@@ -25,10 +25,10 @@ namespace hopper {
 // query rows, or max_seqlen_q x Hq / Hkv packed rows with GQA packing
 // (hopper_pack.h, hopper_tile.cuh). Persistent instances: one CTA per SM (at most
 // one per tile); else one per tile.
-template <int kHeadDim, class QT, bool kFp8Kv, int kKFp8>
+template <int kHeadDim, class QT, bool kFp8Kv>
 void launch_instance(const AttentionProblem& problem, const PrefillParams& params, const PrefillGrid& g,
                      cudaStream_t stream) {
-  using Traits = HopperTraits<kHeadDim, QT, kFp8Kv, kKFp8>;
+  using Traits = HopperTraits<kHeadDim, QT, kFp8Kv>;
   const HopperSwitches& sw = hopper_switches();
   HopperParams hp;
   hp.p = params;
@@ -46,7 +46,7 @@ void launch_instance(const AttentionProblem& problem, const PrefillParams& param
   const dim3 grid(static_cast<unsigned>(Traits::kPersistent ? std::min<int64_t>(work, device_sm_count(g.device)) : work));
   hp.ping_pong = hopper_ping_pong(kHeadDim, kFp8Kv, problem.max_seqlen_k, sw.ping_pong);
   hp.experiment = sw.experiment;
-  make_kv_load(problem, Traits::kBlockN, sw.tma, hp.kv, Traits::kQSplit);
+  make_kv_load(problem, Traits::kBlockN, sw.tma, hp.kv);
   make_row_tma(problem, sw.tma_q, sw.tma_store, hp.rows_tma);
   static std::atomic<uint64_t> smem_configured{0};
   auto* kernel = &hopper_prefill_kernel<Traits>;

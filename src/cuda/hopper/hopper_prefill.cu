@@ -1,7 +1,6 @@
 // launch_prefill_hopper: picks the kernel instance for (head dim, q dtype, KV
 // kind).
 #include <string>
-#include <type_traits>
 
 #include "cuda/common/routing.h"
 #include "cuda/hopper/hopper_instances.h"
@@ -29,19 +28,6 @@ bool hopper_prefill_supports(const AttentionProblem& p) {
 #if defined(KVATTN_HAVE_HOPPER_KERNELS)
 namespace {
 
-// bf16 q with FP8 KV at D 128: the split-q kernels, one per K format.
-template <int kD, class QT>
-void launch_fp8(const AttentionProblem& p, const PrefillParams& params, const PrefillGrid& grid, cudaStream_t stream) {
-  if constexpr (hopper::hopper_fp8_split_q(kD, std::is_same<QT, __nv_bfloat16>::value)) {
-    if (p.kv_dtype == DType::kFloat8E5M2)
-      hopper::launch_instance<kD, QT, true, hopper::kKE5M2>(p, params, grid, stream);
-    else
-      hopper::launch_instance<kD, QT, true, hopper::kKE4M3>(p, params, grid, stream);
-  } else {
-    hopper::launch_instance<kD, QT, true>(p, params, grid, stream);
-  }
-}
-
 template <class QT>
 void dispatch_head_dim(const AttentionProblem& p, const PrefillParams& params, const PrefillGrid& grid,
                        cudaStream_t stream, bool fp8) {
@@ -49,7 +35,7 @@ void dispatch_head_dim(const AttentionProblem& p, const PrefillParams& params, c
 #define KVATTN_HOPPER_CASE(D)                                      \
   case D:                                                          \
     if (fp8)                                                       \
-      launch_fp8<D, QT>(p, params, grid, stream);                  \
+      hopper::launch_instance<D, QT, true>(p, params, grid, stream);  \
     else                                                           \
       hopper::launch_instance<D, QT, false>(p, params, grid, stream); \
     return;

@@ -75,7 +75,7 @@ struct Producer {
 
   __device__ __forceinline__ int key0(int t) const { return t * kBlockN; }
   __device__ __forceinline__ bool inside(int t) const { return key0(t) + kBlockN <= kv_len; }
-  __device__ __forceinline__ uint32_t k_stage(int s) const { return sbase + Traits::kOffK + s * Traits::kKStageBytes; }
+  __device__ __forceinline__ uint32_t k_stage(int s) const { return sbase + Traits::kOffK + s * Traits::kKvStageBytes; }
   __device__ __forceinline__ uint32_t v_stage(int s) const { return sbase + Traits::kOffV + s * Traits::kKvStageBytes; }
 
   // ---- cp.async gathers. The loops give each thread a fixed 16-byte column of
@@ -107,11 +107,9 @@ struct Producer {
   }
 
   // FP8 KV: packed rows (kD bytes) into the staging tile, by kThreads threads
-  // (thread index t); kSwizzled: into an FP8 K stage instead (kQSplit: 128-byte rows,
-  // 16-byte chunk c of row r at chunk c ^ (r % 8)).
-  template <bool kIsV, int kThreads = 128, bool kSwizzled = false, class RowOffset>
+  // (thread index t).
+  template <bool kIsV, int kThreads = 128, class RowOffset>
   __device__ __forceinline__ void gather_raw(uint32_t dst, RowOffset off, int t = -1) const {
-    static_assert(!kSwizzled || kD == 128, "FP8 stages have 128-byte rows");
     constexpr int kChunks = kD / 16;
     constexpr int kRowsPerPass = kThreads / kChunks;
     // kShortLiveRanges: recomputed per call (the boundary tile's gather sits in the tile
@@ -127,8 +125,7 @@ struct Producer {
       const uint32_t r = r0 + i * kRowsPerPass;
       const int64_t o = off(r);
       const bool valid = o >= 0;
-      cp_async_16(kSwizzled ? (dst + r * kD + ((c * 16) ^ ((r & 7u) << 4))) : dst_col + r * kD,
-                  valid ? src_col + o : src, valid ? 16 : 0);
+      cp_async_16(dst_col + r * kD, valid ? src_col + o : src, valid ? 16 : 0);
     }
   }
 
@@ -428,40 +425,11 @@ struct Producer {
     }
     cp_async_wait_group<0>();
   }
-  // kQSplit, TMA mode: the K half's boxes land in the K stages as stored (the FP8 map
-  // carries the 128-byte swizzle), the boundary tile by zero-filling cp.async; the full
-  // barrier counts the half's 64 threads as in the widening halves.
-  __device__ __forceinline__ void run_tma_k_direct_half() const {
-    const bool copy = !(experiment & kHopperNoLoad);
-    const bool issuer = tid < 32;
-    KState& st = cur.ks;
-    Slot slot = issuer ? load_slot(t_begin) : Slot{};
-    for (int j = t_begin; j < t_end; ++j) {
-      const Slot next = issuer ? load_slot(j + 1) : Slot{};
-      uint64_t* full = &bars.k.full[st.index()];
-      producer_acquire(bars.k, st);
-      if (inside(j)) {
-        if (issuer && copy) tma_tile(kv.k_map, 0, k_stage(st.index()), full, slot);
-        if (!copy && tid == 0) cutlass::arch::ClusterBarrier::arrive(full);
-        arrive_tma(full);
-      } else {
-        if (copy) gather_raw<false, kHalfThreads, true>(k_stage(st.index()), direct_rows<false>(j), tid);
-        arrive_gathered(full);
-      }
-      ++st;
-      slot = next;
-    }
-    cp_async_wait_group<0>();
-  }
   __device__ __forceinline__ void run_tma_fp8() const {
-    if (tid < kHalfThreads) {
-      if constexpr (Traits::kQSplit)
-        run_tma_k_direct_half();
-      else
-        run_tma_fp8_half<false>();
-    } else {
+    if (tid < kHalfThreads)
+      run_tma_fp8_half<false>();
+    else
       run_tma_fp8_half<true>();
-    }
   }
 
   __device__ __forceinline__ void run_gather_fp8() const {
@@ -479,30 +447,6 @@ struct Producer {
     write_rows(t_begin, block_of(t_begin));
     if (t_begin + 1 < t_end) write_rows(t_begin + 1, block_of(t_begin + 1));
     producer_sync();
-    if constexpr (Traits::kQSplit) {
-      // K straight into its stage (completion on the stage's full barrier), V staged
-      // and widened; one V gather in flight ahead.
-      if (copy) gather_v(t_begin);
-      cp_async_commit();
-      for (int j = t_begin; j < t_end; ++j) {
-        const int ahead = (tid < kBlockN && j + 2 < t_end) ? block_of(j + 2) : -1;
-        producer_acquire(bars.k, ks);
-        if (copy) gather_raw<false, 128, true>(k_stage(ks.index()), table_rows(j));
-        arrive_gathered(&bars.k.full[ks.index()]);
-        cp_async_commit();
-        cp_async_wait_group<1>();  // V(j) landed (K(j) may still fly)
-        producer_sync();
-        widen_into<true>(bars.v, vs, raw_v, v_stage(vs.index()), copy, tid);
-        producer_sync();  // staging V free; row slot j % 2 read by every thread
-        if (copy && j + 1 < t_end) gather_v(j + 1);
-        cp_async_commit();
-        if (j + 2 < t_end) write_rows(j + 2, ahead);
-        ++ks;
-        ++vs;
-      }
-      cp_async_wait_group<0>();
-      return;
-    }
     if (copy) gather_raw<false>(raw_k, table_rows(t_begin));
     cp_async_commit();
     if (copy) gather_v(t_begin);

@@ -116,9 +116,8 @@ EncodeTiledFn encode_tiled() {
 // (64, 8, d / 64, box_rows / 8, 1) with the 128-byte swizzle land in the stage's
 // order -- 8-row groups, each its slices side by side (hopper_traits.h) -- so a
 // page's rows of a tile take one box, not one per 64-column slice.
-// fp8_swizzled: an FP8 map whose boxes land in an FP8 K stage (128-byte rows, swizzled).
 bool encode(CUtensorMap& map, const AttentionProblem& p, const void* base, int64_t stride_token, int64_t stride_head,
-            int64_t stride_block, int box_rows, int groups, bool fp8_swizzled = false) {
+            int64_t stride_block, int box_rows, int groups) {
   const bool fp8 = is_fp8(p.kv_dtype);
   const cuuint32_t step[5] = {1, 1, 1, 1, 1};
   CUresult r;
@@ -134,7 +133,7 @@ bool encode(CUtensorMap& map, const AttentionProblem& p, const void* base, int64
                                    static_cast<cuuint64_t>(stride_block * elem)};
     const cuuint32_t box[4] = {static_cast<cuuint32_t>(p.head_dim), static_cast<cuuint32_t>(box_rows), 1, 1};
     r = encode_tiled()(&map, type, 4, const_cast<void*>(base), dims, strides, box, step, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                       fp8 && !fp8_swizzled ? CU_TENSOR_MAP_SWIZZLE_NONE : CU_TENSOR_MAP_SWIZZLE_128B,
+                       fp8 ? CU_TENSOR_MAP_SWIZZLE_NONE : CU_TENSOR_MAP_SWIZZLE_128B,
                        CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   } else {
     const cuuint64_t dims[5] = {64, 8, static_cast<cuuint64_t>(p.head_dim / 64),
@@ -154,7 +153,7 @@ bool encode(CUtensorMap& map, const AttentionProblem& p, const void* base, int64
 
 }  // namespace
 
-void make_kv_load(const AttentionProblem& p, int block_n, int env, HopperKvLoad& kv, bool fp8_k_swizzled) {
+void make_kv_load(const AttentionProblem& p, int block_n, int env, HopperKvLoad& kv) {
   kv.tma = false;
   kv.box_rows = 0;
   const int box_rows = tma_box_rows(p, block_n, env);
@@ -162,9 +161,7 @@ void make_kv_load(const AttentionProblem& p, int block_n, int env, HopperKvLoad&
   const bool grouped = uses_row_groups(p);
   const int k_groups = grouped ? row_groups_per_block(p, p.k_stride_block, p.k_stride_token) : 0;
   const int v_groups = grouped ? row_groups_per_block(p, p.v_stride_block, p.v_stride_token) : 0;
-  if (!encode(kv.k_map, p, p.k, p.k_stride_token, p.k_stride_head, p.k_stride_block, box_rows, k_groups,
-              fp8_k_swizzled))
-    return;
+  if (!encode(kv.k_map, p, p.k, p.k_stride_token, p.k_stride_head, p.k_stride_block, box_rows, k_groups)) return;
   if (!encode(kv.v_map, p, p.v, p.v_stride_token, p.v_stride_head, p.v_stride_block, box_rows, v_groups)) return;
   kv.tma = true;
   kv.box_rows = box_rows;
@@ -196,7 +193,7 @@ void make_row_tma(const AttentionProblem& p, int env_load, int env_store, Hopper
     t.store_o = encode_rows(t.o_map, p, p.out, p.out_stride_token, p.out_stride_head);
 }
 #else
-void make_kv_load(const AttentionProblem&, int, int, HopperKvLoad& kv, bool) { kv.tma = false; }
+void make_kv_load(const AttentionProblem&, int, int, HopperKvLoad& kv) { kv.tma = false; }
 void make_row_tma(const AttentionProblem&, int, int, HopperRowTma& t) { t.load_q = t.store_o = false; }
 #endif
 

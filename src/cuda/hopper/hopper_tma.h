@@ -15,9 +15,7 @@ namespace hopper {
 // least 1 KB (smaller boxes are unmeasured; 1 KB ones won for FP8 D 64).
 // Otherwise leaves kv.tma false (the kernel gathers every tile with cp.async).
 // env: HopperSwitches::tma (-1 the default policy, 0 never, 1 wherever the layout allows).
-// fp8_k_swizzled: FP8 K boxes land in FP8 K stages (kQSplit) with the 128-byte
-// swizzle, not packed into a staging tile.
-void make_kv_load(const AttentionProblem& p, int block_n, int env, HopperKvLoad& kv, bool fp8_k_swizzled = false);
+void make_kv_load(const AttentionProblem& p, int block_n, int env, HopperKvLoad& kv);
 
 // Fills t (HopperRowTma) for TMA loads of Q rows and stores of output rows where p's
 // q / out allow them (q_load_allowed, out_store_allowed) and the driver encodes the

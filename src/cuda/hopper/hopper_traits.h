@@ -16,18 +16,9 @@
 #include "cuda/hopper/hopper_pipeline.cuh"
 #include "cuda/hopper/hopper_tile.cuh"
 
-#ifndef KVATTN_QSPLIT_STAGES
-#define KVATTN_QSPLIT_STAGES 3
-#endif
-
 namespace kvattn {
 namespace cuda {
 namespace hopper {
-
-// How Q K^T reads an FP8 K (HopperTraits' kKFp8): widened to fp16 by the producer
-// (kKWidened; also every 16-bit KV kernel), or as stored, by FP8 WGMMAs against Q split
-// into two e4m3 parts (kQSplit; the K format is then part of the instruction).
-constexpr int kKWidened = 0, kKE4M3 = 1, kKE5M2 = 2;
 
 // Tile per head dim: 128 query rows (two consumer warpgroups x 64, the WGMMA
 // M) and KV tiles of kBlockN keys (D 256: 80 with 16-bit KV, FA3's shape, 3%
@@ -45,57 +36,36 @@ constexpr int kKWidened = 0, kKE4M3 = 1, kKE5M2 = 2;
 // keeps two: 512 threads leave the producer 32 registers, and its widening then spills
 // (~1.1 KB of local loads per thread, measured by ptxas); at 48 + 152 registers it
 // spilled 142-162 bytes and ran only 2-3% faster (docs/perf-notes.md, session 8).
-// FP8 K read by FP8 WGMMAs (kQSplit, D 128): K stages hold FP8 (16 KB), only V is
-// staged and widened, so three stages of each fit.
-template <int kHeadDim, bool kFp8Kv, bool kQSplit = false>
+template <int kHeadDim, bool kFp8Kv>
 struct HopperShape {
   static constexpr int kConsumerWarpgroups = kHeadDim <= 64 && !kFp8Kv ? 3 : 2;
   static constexpr int kBlockM = 64 * kConsumerWarpgroups;
   static constexpr int kBlockN = kHeadDim <= 128 ? 128 : kFp8Kv ? 64 : 80;
-  static constexpr int kKStages = kQSplit ? KVATTN_QSPLIT_STAGES : kHeadDim <= 64 || (kHeadDim <= 128 && !kFp8Kv) ? 3 : 2;
+  static constexpr int kKStages = kHeadDim <= 64 || (kHeadDim <= 128 && !kFp8Kv) ? 3 : 2;
   static constexpr int kVStages = kKStages;
   static constexpr int kRawBuffers = kFp8Kv ? (kHeadDim <= 128 ? 2 : 1) : 0;
-  static constexpr int kRawKBuffers = kQSplit ? 0 : kRawBuffers;  // V's staging tiles: kRawBuffers
   // Steady KV slots wait for V(j-1) between issuing S(j) and P(j-1) V(j-1) (hopper_kernel.cuh).
   static constexpr bool kLateVWait = kHeadDim == 128;
 };
 
 // How the KV cache stores elements: the q dtype, or FP8 (e4m3 / e5m2 picked at
 // run time by the producer: the format only changes the widening instruction).
-template <int kHeadDim_, class QT_, bool kFp8Kv_, int kKFp8_ = kKWidened>
-struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_, kKFp8_ != kKWidened> {
-  using Shape_ = HopperShape<kHeadDim_, kFp8Kv_, kKFp8_ != kKWidened>;
+template <int kHeadDim_, class QT_, bool kFp8Kv_>
+struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
+  using Shape_ = HopperShape<kHeadDim_, kFp8Kv_>;
   static constexpr int kHeadDim = kHeadDim_;
   static constexpr int kBlockM = Shape_::kBlockM, kBlockN = Shape_::kBlockN;
   static constexpr int kConsumerWarpgroups = Shape_::kConsumerWarpgroups;
   static constexpr bool kLateVWait = Shape_::kLateVWait;
   static constexpr int kKStages = Shape_::kKStages, kVStages = Shape_::kVStages, kRawBuffers = Shape_::kRawBuffers;
-  static constexpr int kRawKBuffers = Shape_::kRawKBuffers;
   static constexpr bool kFp8Kv = kFp8Kv_;
   using QT = QT_;  // q and out as stored (__nv_bfloat16 or __half)
-  // bf16 q with FP8 K at D 128: Q K^T runs on FP8 WGMMAs (twice the 16-bit rate), K as
-  // stored, against q split per row into two e4m3 tiles, q x 2^c = hi + lo (the 2^-c
-  // joins that row's logit scale). For a bf16 q the split is exact for every element
-  // above 2^-9 of its row's largest (bf16 keeps 8 significant bits, hi the top 4 of
-  // them, lo the rest); below, the error is at most 2^-17 of that largest. K is then
-  // neither staged nor widened: half the producer's shared-memory traffic of the
-  // widened path (hopper_io.cuh, QRows; docs/perf-notes.md, session 13).
-  static constexpr int kKFp8 = kKFp8_;
-  static constexpr bool kQSplit = kKFp8_ != kKWidened;
-  static_assert(!kQSplit || (kFp8Kv_ && kHeadDim_ == 128 && std::is_same<QT_, __nv_bfloat16>::value),
-                "the split-q FP8 Q K^T serves bf16 q with FP8 KV at D 128");
   // The tensor cores multiply in fp16 when KV is FP8 (fp8 -> fp16 is one cvt
   // per two values; -> bf16 would take four), so a bf16 q is rewritten per row
   // as fp16 x 2^c (kQToHalf, exact to 2^-31 of the row max; the 2^-c joins that
   // row's logit scale).
-  static constexpr bool kQToHalf = kFp8Kv && std::is_same<QT, __nv_bfloat16>::value && !kQSplit;
-  static constexpr bool kQRowFactor = kQToHalf || kQSplit;  // per-row factors 2^-c in row_factor[]
+  static constexpr bool kQToHalf = kFp8Kv && std::is_same<QT, __nv_bfloat16>::value;
   using MmaT = std::conditional_t<kFp8Kv || std::is_same<QT, __half>::value, cute::half_t, cute::bfloat16_t>;
-  // Element types of Q K^T's operands as they sit in shared memory: the Q tile (two for
-  // kQSplit, hi then lo) and the K stages.
-  using QkAT = std::conditional_t<kQSplit, cute::float_e4m3_t, MmaT>;
-  using QkBT = std::conditional_t<kKFp8_ == kKE5M2, cute::float_e5m2_t,
-                                  std::conditional_t<kKFp8_ == kKE4M3, cute::float_e4m3_t, MmaT>>;
 
   static constexpr int kWarpgroups = 1 + kConsumerWarpgroups;  // 0: producer, 1..: consumers
   static constexpr int kThreads = kWarpgroups * 128;
@@ -137,7 +107,7 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_, kKFp8_ != kKWidened> {
   // the persistent loop, ptxas put them in local memory). Costs ~2% on D 64 bf16 (session
   // 10, perf-notes §1).
   static constexpr bool kRecomputeThreadAddresses =
-      (kHeadDim_ == 128 && (kQRowFactor || kQInRegisters)) || Shape_::kConsumerWarpgroups == 3;
+      (kHeadDim_ == 128 && (kQToHalf || kQInRegisters)) || Shape_::kConsumerWarpgroups == 3;
   static constexpr int kProducerRegs = kConsumerWarpgroups == 3 ? 32 : kPersistent && kFp8Kv ? 104 : 56;
   static constexpr int kWidenBatch = kPersistent ? 4 : 2;
   // The 32- and 56-register persistent producers park their walk in shared memory while
@@ -156,13 +126,10 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_, kKFp8_ != kKWidened> {
   // (kv_stage_offset): a page's rows of a tile are then one contiguous block, so one
   // TMA box brings them in (hopper_tma.cu). With slices outermost, a 16-row page of a
   // D 128 tile took two boxes: 16-row pages loaded 12% slower than 32-row ones.
-  // (FP8 tiles, kQSplit: 8-row x 128-column atoms; at D 128 one atom column, rows in order.)
   using SmemAtom = decltype(cute::GMMA::Layout_K_SW128_Atom<MmaT>{});
-  // One Q tile (kQSplit: hi, or lo kQBytes / 2 further).
-  using SmemLayoutQ = decltype(cute::tile_to_shape(cute::GMMA::Layout_K_SW128_Atom<QkAT>{},
-                                                   cute::Shape<cute::Int<kBlockM>, cute::Int<kHeadDim>>{}));
+  using SmemLayoutQ = decltype(cute::tile_to_shape(SmemAtom{}, cute::Shape<cute::Int<kBlockM>, cute::Int<kHeadDim>>{}));
   using SmemLayoutK = decltype(cute::tile_to_shape(
-      cute::GMMA::Layout_K_SW128_Atom<QkBT>{}, cute::Shape<cute::Int<kBlockN>, cute::Int<kHeadDim>, cute::Int<kKStages>>{},
+      SmemAtom{}, cute::Shape<cute::Int<kBlockN>, cute::Int<kHeadDim>, cute::Int<kKStages>>{},
       cute::Step<cute::_2, cute::_1, cute::_3>{}));
   using SmemLayoutV = decltype(cute::tile_to_shape(
       SmemAtom{}, cute::Shape<cute::Int<kBlockN>, cute::Int<kHeadDim>, cute::Int<kVStages>>{},
@@ -178,7 +145,7 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_, kKFp8_ != kKWidened> {
   using QkAtomShape = cute::Shape<cute::_64, cute::Int<kBlockN>, cute::Int<kHeadDim>>;
   using TiledMmaQK = decltype(cute::make_tiled_mma(
       std::conditional_t<kQInRegisters, decltype(cute::GMMA::rs_op_selector<MmaT, MmaT, float, QkAtomShape>()),
-                         decltype(cute::GMMA::ss_op_selector<QkAT, QkBT, float, QkAtomShape>())>{},
+                         decltype(cute::GMMA::ss_op_selector<MmaT, MmaT, float, QkAtomShape>())>{},
       cute::Layout<cute::Shape<cute::Int<kConsumerWarpgroups>, cute::_1, cute::_1>>{}));
   using TiledMmaPV = decltype(cute::make_tiled_mma(
       cute::GMMA::rs_op_selector<MmaT, MmaT, float, cute::Shape<cute::_64, cute::Int<kHeadDim>, cute::Int<kBlockN>>,
@@ -193,19 +160,18 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_, kKFp8_ != kKWidened> {
 
   // ---- shared memory map (bytes from the 1024-aligned dynamic base) ----
   static constexpr int kTileRowBytes = kHeadDim * 2;
-  static constexpr int kQBytes = kBlockM * kTileRowBytes;  // kQSplit: hi and lo tiles, kQBytes / 2 each
-  static constexpr int kKvStageBytes = kBlockN * kTileRowBytes;      // a V stage (and a 16-bit K stage)
-  static constexpr int kKStageBytes = kKvStageBytes / (kQSplit ? 2 : 1);
+  static constexpr int kQBytes = kBlockM * kTileRowBytes;
+  static constexpr int kKvStageBytes = kBlockN * kTileRowBytes;
   static constexpr int kRawBytes = kBlockN * kHeadDim;  // one packed FP8 tile
   static constexpr int kOffQ = 0;
   static constexpr int kOffK = kOffQ + kQBytes;
-  static constexpr int kOffV = kOffK + kKStages * kKStageBytes;
+  static constexpr int kOffV = kOffK + kKStages * kKvStageBytes;
   static constexpr int kOffRawK = kOffV + kVStages * kKvStageBytes;
-  static constexpr int kOffRawV = kOffRawK + kRawKBuffers * kRawBytes;  // raw K buffers, then raw V buffers
-  static constexpr int kOffRows = kOffRawV + kRawBuffers * kRawBytes;   // int64 [2][kBlockN]: KV element offsets
-  static constexpr int kOffRowFactor = kOffRows + 2 * kBlockN * 8;      // kQRowFactor: float [kBlockM]
+  static constexpr int kOffRawV = kOffRawK + kRawBuffers * kRawBytes;  // raw K buffers, then raw V buffers
+  static constexpr int kOffRows = kOffRawV + kRawBuffers * kRawBytes;  // int64 [2][kBlockN]: KV element offsets
+  static constexpr int kOffRowFactor = kOffRows + 2 * kBlockN * 8;     // kQToHalf: float [kBlockM]
   // kParkWalk: 32 bytes per producer warp.
-  static constexpr int kOffWalkPark = kOffRowFactor + (kQRowFactor ? kBlockM * 4 : 0);
+  static constexpr int kOffWalkPark = kOffRowFactor + (kQToHalf ? kBlockM * 4 : 0);
   static constexpr int kOffTiles = kOffWalkPark + (kParkWalk ? 4 * 32 : 0);  // TileSlot [kTileSlots]
   static constexpr int kOffBarriers = kOffTiles + kTileSlots * static_cast<int>(sizeof(TileSlot));
   static constexpr int kUsedBytes = kOffBarriers + static_cast<int>(sizeof(Barriers));
@@ -229,12 +195,6 @@ __host__ __device__ __forceinline__ uint32_t sw128(uint32_t linear) { return lin
 template <int kHeadDim>
 __host__ __device__ __forceinline__ uint32_t sw128_offset(int rows, int row, int col) {
   return sw128(static_cast<uint32_t>((col / 64) * rows * 128 + row * 128 + (col % 64) * 2));
-}
-
-// Byte offset of FP8 element (row, col) in a [rows x 128] FP8 tile (kQSplit's Q
-// halves, the FP8 K stages: one 128-byte atom column, rows in order).
-__host__ __device__ __forceinline__ uint32_t sw128_fp8_offset(int row, int col) {
-  return sw128(static_cast<uint32_t>(row * 128 + col));
 }
 
 // The same for a K/V stage (SmemLayoutK/V): 8-row groups of kHeadDim * 16 bytes,
