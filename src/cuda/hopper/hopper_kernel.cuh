@@ -459,7 +459,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     wait_q();  // this tile's Q rows, if TMA brings them (also when this warpgroup sees no KV tile)
     if constexpr (Traits::kQInRegisters) {  // this thread's Q fragment, once per work tile
       auto q_copy = make_tiled_copy_A(Copy_Atom<SM75_U32x4_LDSM_N, MmaT>{}, mma_qk);
-      auto q_thr = q_copy.get_thread_slice(128 * cwg + tw);  // tw: not kept across the loop
+      auto q_thr = q_copy.get_thread_slice(recompute_here(ctid));  // not kept across the loop
       Tensor tQs = q_thr.partition_S(sQ);
       Tensor tQr = q_thr.retile_D(tSrQ);
       cute::copy(q_copy, tQs, tQr);

@@ -89,7 +89,6 @@ struct Producer {
   __device__ __forceinline__ uint32_t k_stage(int s) const { return sbase + Traits::kOffK + s * Traits::kKvStageBytes; }
   __device__ __forceinline__ uint32_t v_stage(int s) const { return sbase + Traits::kOffV + s * Traits::kKvStageBytes; }
 
-
   // ---- cp.async gathers. The loops give each thread a fixed 16-byte column of
   // the tile and rows r0, r0 + kRowsPerPass, ...: the per-thread column and
   // swizzle terms are computed once, each step adds a constant (the producer is
@@ -187,13 +186,12 @@ struct Producer {
     constexpr int kBatch = kPasses < kMaxBatch ? kPasses : kMaxBatch;
     static_assert(kThreads % (8 * kAtoms) == 0 && kBlockN % kRowsPerPass == 0, "widen passes must tile the stage");
     static_assert(kPasses % kBatch == 0, "batches must tile the passes");
-    // The persistent 56-register FP8 producer (D 128) re-reads its thread index per call
-    // (volatile: not hoisted): kept across the tile loop, ptxas spilled the lane map's
-    // addresses (12-24 bytes). t is the index in a 64-thread half or in the warpgroup.
+    // 56-register producers: the lane map is recomputed per call from %tid.x (read by
+    // volatile asm, so not hoisted), not kept across the tile loop (ptxas spilled it).
     uint32_t ut = static_cast<uint32_t>(t);
-    if constexpr (Traits::kPersistent && Traits::kProducerRegs <= 56) {
+    if constexpr (Traits::kProducerRegs <= 56) {
       asm volatile("mov.u32 %0, %%tid.x;" : "=r"(ut));
-      ut %= kThreads;
+      ut %= kThreads;  // t is the thread's index in its half (64) or in the warpgroup (128)
     }
     const uint32_t i = ut & 3u, h = (ut >> 2) & 1u, g = ut >> 3;
     const uint32_t atom = (g % kAtoms) ^ (kAtoms > 1 ? h : 0u);
