@@ -4,14 +4,14 @@
 // A persistent grid (one CTA per SM) walks the work tiles (sequence, query head or,
 // GQA-packed, KV head, 128- or 192-row tile; hopper_tile.cuh), longest first; per CTA
 // one producer and two consumer warpgroups (three for D 64 with 16-bit KV, 192 rows):
-//   warpgroup 0, producer (56 registers after setmaxnreg; 104 for FP8 at D 64, 32 with
-//     three consumers; hopper_producer.cuh): walks the schedule and hands each work tile to
+//   warpgroup 0, producer (104 registers after setmaxnreg with FP8 KV, 56 with 16-bit KV,
+//     32 with three consumers; hopper_producer.cuh): walks the schedule and hands each work tile to
 //     the consumers through a ring of tile slots in shared memory (publish_tile), then
 //     TMA boxes per page (or cp.async gathers) of its K/V tiles, FP8 -> fp16 widening
 //     into the swizzled stages, K and V stage rings (mbarriers, hopper_pipeline.cuh);
-//   warpgroups 1.., consumers (224 registers; 200 for FP8 at D 64, 160 with three): 64
-//     rows each; per KV tile S = Q K^T (WGMMA; K in shared memory, Q too, or in registers
-//     at D 128), mask + online
+//   warpgroups 1.., consumers (200 registers with FP8 KV, 224 with 16-bit KV, 160 with
+//     three): 64 rows each; per KV tile S = Q K^T (WGMMA; K in shared memory, Q too, or in
+//     registers for 16-bit D 128), mask + online
 //     softmax in registers (hopper_softmax.cuh), O += P V (WGMMA, P from registers, V
 //     MN-major in shared memory), with S(j+1) and P(j) V(j) in flight together
 //     (intra-warpgroup overlap); ping-pong: the consumers take turns issuing, round robin
@@ -459,7 +459,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     wait_q();  // this tile's Q rows, if TMA brings them (also when this warpgroup sees no KV tile)
     if constexpr (Traits::kQInRegisters) {  // this thread's Q fragment, once per work tile
       auto q_copy = make_tiled_copy_A(Copy_Atom<SM75_U32x4_LDSM_N, MmaT>{}, mma_qk);
-      auto q_thr = q_copy.get_thread_slice(recompute_here(ctid));  // not kept across the loop
+      auto q_thr = q_copy.get_thread_slice(ctid);
       Tensor tQs = q_thr.partition_S(sQ);
       Tensor tQr = q_thr.retile_D(tSrQ);
       cute::copy(q_copy, tQs, tQr);

@@ -16,7 +16,6 @@
 #include <cutlass/arch/barrier.h>
 
 #include <cstdint>
-#include <type_traits>
 #include <cute/arch/copy_sm90_desc.hpp>
 #include <cute/arch/copy_sm90_tma.hpp>
 
@@ -43,25 +42,15 @@ __device__ __forceinline__ void fence_async_proxy() { asm volatile("fence.proxy.
 // What the producer carries from one work tile to the next in the persistent
 // kernel: its places in the K and V rings and the parities of its FP8 staging
 // barriers (bit b: staging buffer b of this thread's ring).
-// With as many K as V stages one ring state serves both rings: 16-bit KV and FP8's
-// gather mode fill a K and a V stage per tile, and in FP8's TMA mode each producer
-// half walks one ring (hopper_producer.cuh, run_tma_fp8_half), so a thread's state is
-// its half's. A ring state is two registers: the 32-register producer of the
-// three-consumer kernel has 32 for everything, the 56-register FP8 one no spare.
+// 16-bit KV fills a K and a V stage per tile from one ring state (the rings have
+// as many stages): a ring state is two registers, and the producer of the
+// three-consumer kernel has 32 for everything.
 template <class Traits>
 struct ProducerCursor {
-  static constexpr bool kShared = Traits::kKStages == Traits::kVStages;
-  static_assert(Traits::kFp8Kv || kShared, "16-bit KV: one ring state for K and V");
+  static_assert(Traits::kFp8Kv || Traits::kKStages == Traits::kVStages, "16-bit KV: one ring state for K and V");
   RingState<Traits::kKStages> ks = producer_start_state<Traits::kKStages>();
-  struct Empty {};
-  std::conditional_t<kShared, Empty, RingState<Traits::kVStages>> vs_own{};
+  RingState<Traits::kVStages> vs = producer_start_state<Traits::kVStages>();
   uint32_t raw_phases = 0;
-  __device__ __forceinline__ RingState<Traits::kVStages>& vs() {
-    if constexpr (kShared)
-      return ks;
-    else
-      return vs_own;
-  }
 };
 
 template <class Traits>
@@ -177,22 +166,16 @@ struct Producer {
   // row and odd for the other. Every thread keeps its (row mod 8, piece), so its
   // addresses are a base plus constants per pass: no data swaps, no swizzle
   // arithmetic in the loop.
-  template <Fp8Format kFormat, int kThreads, int kMaxBatch = Traits::kWidenBatch>
+  template <Fp8Format kFormat, int kThreads>
   __device__ __forceinline__ void widen(uint32_t src, uint32_t dst_stage, int t) const {
     constexpr int kWide = kD / 16;  // pieces per row
     constexpr int kAtoms = kWide / 4;
     constexpr int kRowsPerPass = kThreads / kWide;
     constexpr int kPasses = kBlockN / kRowsPerPass;
-    constexpr int kBatch = kPasses < kMaxBatch ? kPasses : kMaxBatch;
+    constexpr int kBatch = kPasses < Traits::kWidenBatch ? kPasses : Traits::kWidenBatch;
     static_assert(kThreads % (8 * kAtoms) == 0 && kBlockN % kRowsPerPass == 0, "widen passes must tile the stage");
     static_assert(kPasses % kBatch == 0, "batches must tile the passes");
-    // 56-register producers: the lane map is recomputed per call from %tid.x (read by
-    // volatile asm, so not hoisted), not kept across the tile loop (ptxas spilled it).
-    uint32_t ut = static_cast<uint32_t>(t);
-    if constexpr (Traits::kProducerRegs <= 56) {
-      asm volatile("mov.u32 %0, %%tid.x;" : "=r"(ut));
-      ut %= kThreads;  // t is the thread's index in its half (64) or in the warpgroup (128)
-    }
+    const uint32_t ut = static_cast<uint32_t>(t);
     const uint32_t i = ut & 3u, h = (ut >> 2) & 1u, g = ut >> 3;
     const uint32_t atom = (g % kAtoms) ^ (kAtoms > 1 ? h : 0u);
     const uint32_t row0 = 2u * (g / kAtoms) + h;  // < kRowsPerPass
@@ -224,12 +207,12 @@ struct Producer {
       }
     }
   }
-  template <int kThreads = 128, int kMaxBatch = Traits::kWidenBatch>
+  template <int kThreads = 128>
   __device__ __forceinline__ void widen_any(uint32_t src, uint32_t dst_stage, int t) const {
     if (p.kv_e5m2)
-      widen<Fp8Format::kE5M2, kThreads, kMaxBatch>(src, dst_stage, t);
+      widen<Fp8Format::kE5M2, kThreads>(src, dst_stage, t);
     else
-      widen<Fp8Format::kE4M3, kThreads, kMaxBatch>(src, dst_stage, t);
+      widen<Fp8Format::kE4M3, kThreads>(src, dst_stage, t);
   }
 
   // ---- TMA. Page slot s of a tile: box_rows cache rows starting at key
@@ -359,12 +342,12 @@ struct Producer {
 
   // ---- FP8 KV: staging tile -> widened stage ----
   // Widens the staging tile into stage `dst` of ring r and marks it full.
-  template <bool kIsV, int kThreads = 128, int kMaxBatch = Traits::kWidenBatch, class Ring, class State>
+  template <bool kIsV, int kThreads = 128, class Ring, class State>
   __device__ __forceinline__ void widen_into(Ring& r, const State& st, uint32_t raw, uint32_t dst, bool copy,
                                              int t) const {
     producer_acquire(r, st);
     const unsigned skip = kHopperNoWiden | (kIsV ? kHopperNoWidenV : kHopperNoWidenK);
-    if (copy && !(experiment & skip)) widen_any<kThreads, kMaxBatch>(raw, dst, t);
+    if (copy && !(experiment & skip)) widen_any<kThreads>(raw, dst, t);
     fence_async_proxy();  // generic stores -> the tensor cores' reads
     cutlass::arch::ClusterBarrier::arrive(&r.full[st.index()]);
   }
@@ -419,7 +402,7 @@ struct Producer {
     }();
     RingState<kStages>& st = [&]() -> RingState<kStages>& {
       if constexpr (kIsV)
-        return cur.vs();
+        return cur.vs;
       else
         return cur.ks;
     }();
@@ -449,10 +432,6 @@ struct Producer {
       run_tma_fp8_half<true>();
   }
 
-  // Gather mode widens with all 128 threads, two loads in flight at 56 registers: beside
-  // its row table and block look-ups four spilled (2 bytes at D 128; before the shared
-  // ring state and the per-tile lane map, 20-34 bytes in every mode's loop).
-  static constexpr int kGatherBatch = Traits::kProducerRegs <= 56 ? 2 : Traits::kWidenBatch;
   __device__ __forceinline__ void run_gather_fp8() const {
     const bool copy = !(experiment & kHopperNoLoad);
     const bool v_table = v_like_k();
@@ -464,7 +443,7 @@ struct Producer {
         gather_raw<true>(raw_v, direct_rows<true>(t));
     };
     KState& ks = cur.ks;
-    VState& vs = cur.vs();
+    VState& vs = cur.vs;
     write_rows(t_begin, block_of(t_begin));
     if (t_begin + 1 < t_end) write_rows(t_begin + 1, block_of(t_begin + 1));
     producer_sync();
@@ -477,20 +456,20 @@ struct Producer {
       // K: staging holds tile j once this thread's group landed and all threads synced.
       cp_async_wait_group<1>();
       producer_sync();
-      widen_into<false, 128, kGatherBatch>(bars.k, ks, raw_k, k_stage(ks.index()), copy, tid);
+      widen_into<false>(bars.k, ks, raw_k, k_stage(ks.index()), copy, tid);
       producer_sync();  // staging K free
       if (copy && j + 1 < t_end) gather_raw<false>(raw_k, table_rows(j + 1));
       cp_async_commit();
       // V likewise.
       cp_async_wait_group<1>();
       producer_sync();
-      widen_into<true, 128, kGatherBatch>(bars.v, vs, raw_v, v_stage(vs.index()), copy, tid);
+      widen_into<true>(bars.v, vs, raw_v, v_stage(vs.index()), copy, tid);
       producer_sync();  // staging V free; row slot j % 2 read by every thread
       if (copy && j + 1 < t_end) gather_v(j + 1);
       cp_async_commit();
       if (j + 2 < t_end) write_rows(j + 2, ahead);
       ++ks;
-      if constexpr (!ProducerCursor<Traits>::kShared) ++vs;  // else the same state
+      ++vs;
     }
     cp_async_wait_group<0>();
   }

@@ -74,14 +74,12 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   // registers the CTA got at launch (168 x 384 under __launch_bounds__(384, 1)), so
   // 128 x producer + consumer threads x consumer <= that (a larger request blocks
   // forever); the consumers take what the producer leaves.
-  // D <= 128 runs persistent (a loop over work tiles, hopper_kernel.cuh). The D 128
-  // producers keep 56 registers (walk parked), the consumers 224 for their Q fragments
-  // (kQInRegisters; at 64 + 216 they spilled): the 16-bit producer does no widening (TMA
-  // boxes or cp.async gathers); the FP8 one keeps kWidenBatch 16-byte FP8 loads in flight
-  // per thread (4: 16 registers of codes) with one ring state per thread and its lane
-  // map re-read per tile (hopper_producer.cuh), two in gather mode (session 13; it used
-  // to take 104, and the consumers 200 left no room for Q).
-  // D 64 FP8 keeps 104 for its producer (consumers 200).
+  // D <= 128 runs persistent (a loop over work tiles, hopper_kernel.cuh); its FP8
+  // producer keeps kWidenBatch 16-byte FP8 loads in flight per thread (4: 16
+  // registers of codes), which needs 104 (at 88 it spilled 12-20 bytes); the
+  // consumers get 200. The 16-bit D 128 producer does no widening (TMA boxes or cp.async
+  // gathers): 56 registers (walk parked), the consumers 224 for their Q fragments
+  // (kQInRegisters; at 64 + 216 they spilled).
   // D 256's consumers need more for their 64 x 256 accumulator, so D 256 keeps one
   // CTA per work tile, 56 + 224 (the FP8 producer widens 2 loads at a time; 40 + 232
   // with one load in flight ran D 256 e4m3 12% slower, and a 32-register 16-bit
@@ -96,20 +94,21 @@ struct HopperTraits : HopperShape<kHeadDim_, kFp8Kv_> {
   // spilled 28-68 bytes there). (Every kernel's epilogue reads its tile's fields again
   // from the tile slot, hopper_kernel.cuh.)
   static constexpr bool kShortLiveRanges = kHeadDim_ == 256;
-  // D 128: each consumer thread holds its Q fragment in registers (32 per thread, loaded
-  // once per work tile; with FP8 KV after the fp16 rewrite of a bf16 q), so Q K^T reads
-  // only K from shared memory -- 2 KB less per 64-clock WGMMA, a fifth of what the two
-  // products read from shared memory, which share that bandwidth with the TMA writes and
-  // FP8's widening (16-bit prefill_4x8k 2-3% faster, session 12; FP8 2-3%, session 13).
-  // Not D 64's three 160-register warpgroups (16 more spilled 96 bytes and serialized WGMMAs).
-  static constexpr bool kQInRegisters = kHeadDim_ == 128;
+  // 16-bit KV at D 128: each consumer thread holds its Q fragment in registers (32 per
+  // thread, loaded once per work tile), so Q K^T reads only K from shared memory -- 2 KB
+  // less per 64-clock WGMMA, a fifth of what the two products read from shared memory,
+  // which share that bandwidth with the TMA writes (prefill_4x8k 2-3% faster; the
+  // registers come from the producer, 56 instead of 104, which then parks its walk).
+  // FP8 KV's consumers have no 32 registers to spare (its producer widens with 104), nor
+  // D 64's three 160-register warpgroups (16 more spilled 96 bytes and serialized WGMMAs).
+  static constexpr bool kQInRegisters = kHeadDim_ == 128 && !kFp8Kv_;
   // D 128 with a bf16 q and FP8 KV or with Q in registers, and the three-consumer D 64
   // kernels: the consumers recompute their Q / output addresses per work tile (kept across
   // the persistent loop, ptxas put them in local memory). Costs ~2% on D 64 bf16 (session
   // 10, perf-notes §1).
   static constexpr bool kRecomputeThreadAddresses =
       (kHeadDim_ == 128 && (kQToHalf || kQInRegisters)) || Shape_::kConsumerWarpgroups == 3;
-  static constexpr int kProducerRegs = kConsumerWarpgroups == 3 ? 32 : kPersistent && kFp8Kv && kHeadDim_ != 128 ? 104 : 56;
+  static constexpr int kProducerRegs = kConsumerWarpgroups == 3 ? 32 : kPersistent && kFp8Kv ? 104 : 56;
   static constexpr int kWidenBatch = kPersistent ? 4 : 2;
   // The 32- and 56-register persistent producers park their walk in shared memory while
   // they load a work tile (hopper_kernel.cuh, for_each_work): kept in registers, ptxas
