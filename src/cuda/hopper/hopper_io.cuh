@@ -116,7 +116,7 @@ __device__ __forceinline__ bool whole_head_rows(const RowMap& rows, int rows_val
 }
 
 // The TMA box of warpgroup wg's rows in 64-column slice s of the Q tile: 64 rows x 128
-// bytes (hopper_traits.h), and the token of its first row.
+// bytes (hopper_traits.h); box_token: the token of the box's first row.
 template <class Traits>
 __device__ __forceinline__ void* q_tile_box(uint32_t sq, int s, int wg) {
   return generic_smem(sq + (s * Traits::kBlockM + 64 * wg) * 128);

@@ -4,18 +4,19 @@
 // A persistent grid (one CTA per SM) walks the work tiles (sequence, query head or,
 // GQA-packed, KV head, 128- or 192-row tile; hopper_tile.cuh), longest first; per CTA
 // one producer and two consumer warpgroups (three for D 64 with 16-bit KV, 192 rows):
-//   warpgroup 0, producer (104 registers after setmaxnreg with FP8 KV, 56 with 16-bit KV,
-//     32 with three consumers; hopper_producer.cuh): walks the schedule and hands each work tile to
-//     the consumers through a ring of tile slots in shared memory (publish_tile), then
-//     TMA boxes per page (or cp.async gathers) of its K/V tiles, FP8 -> fp16 widening
-//     into the swizzled stages, K and V stage rings (mbarriers, hopper_pipeline.cuh);
-//   warpgroups 1.., consumers (200 registers with FP8 KV, 224 with 16-bit KV, 160 with
-//     three): 64 rows each; per KV tile S = Q K^T (WGMMA; K in shared memory, Q too, or in
-//     registers for 16-bit D 128), mask + online
-//     softmax in registers (hopper_softmax.cuh), O += P V (WGMMA, P from registers, V
-//     MN-major in shared memory), with S(j+1) and P(j) V(j) in flight together
-//     (intra-warpgroup overlap); ping-pong: the consumers take turns issuing, round robin
-//     (16-bit KV by default, D 256 only for short KV: hopper_ping_pong.h).
+//   warpgroup 0, producer (registers after setmaxnreg: 104 with FP8 KV at D <= 128, 32
+//     with three consumers, 56 otherwise; hopper_traits.h; hopper_producer.cuh): walks
+//     the schedule and hands each work tile to the consumers through a ring of tile
+//     slots in shared memory (publish_tile), then TMA boxes per page (or cp.async
+//     gathers) of its K/V tiles, FP8 -> fp16 widening into the swizzled stages, K and V
+//     stage rings (mbarriers, hopper_pipeline.cuh);
+//   warpgroups 1.., consumers (200 registers beside a 104-register producer, 160 with
+//     three, 224 otherwise): 64 rows each; per KV tile S = Q K^T (WGMMA; K in shared
+//     memory, Q too, or in registers for 16-bit D 128), mask + online softmax in
+//     registers (hopper_softmax.cuh), O += P V (WGMMA, P from registers, V MN-major in
+//     shared memory), with S(j+1) and P(j) V(j) in flight together (intra-warpgroup
+//     overlap); ping-pong: the consumers take turns issuing, round robin (16-bit KV by
+//     default, D 256 only for short KV: hopper_ping_pong.h).
 //   Each warpgroup's Q rows arrive and its output rows leave through the Q tile, by TMA
 //   boxes where the layout allows (HopperRowTma, hopper_params.h).
 // k_descale and q_descale ride in the softmax scale, v_descale in the final
