@@ -43,7 +43,9 @@
 #                       hopper-packgqa: the Hopper kernel with KVATTN_HOPPER_PACK_GQA=1; not in the default
 #                       list: hopper-pingpong / hopper-nopingpong (KVATTN_HOPPER_PINGPONG=1 / 0: ping-pong
 #                       everywhere / nowhere; the default is hopper_ping_pong.h's rule), hopper-nostore / hopper-noqtma
-#                       (KVATTN_HOPPER_TMA_STORE=0 / KVATTN_HOPPER_TMA_Q=0: output / Q rows by the threads))
+#                       (KVATTN_HOPPER_TMA_STORE=0 / KVATTN_HOPPER_TMA_Q=0: output / Q rows by the threads),
+#                       hopper-l2kv (KVATTN_HOPPER_L2_SECTIONS=1: the persistent walk one KV head at a time, so
+#                       the tests' small shapes walk several L2 sections))
 #   TIMEOUT_<STAGE>_S   per-stage cap in seconds (e.g. TIMEOUT_BUILD_S=400); the deadline caps them too
 #
 # The device has no network. Whatever it lacks travels in git-ignored folders
@@ -163,6 +165,7 @@ stage_cpp() {
           hopper-nopingpong) switch=KVATTN_HOPPER_PINGPONG=0 ;;
           hopper-nostore) switch=KVATTN_HOPPER_TMA_STORE=0 ;;
           hopper-noqtma) switch=KVATTN_HOPPER_TMA_Q=0 ;;
+          hopper-l2kv) switch=KVATTN_HOPPER_L2_SECTIONS=1 ;;
           *) echo "unknown GPU test backend $backend"; status=1; continue ;;
         esac
         env KVATTN_TEST_BACKEND=hopper "$switch" "$path" --gtest_output="xml:$DETAILS/$bin-$backend.xml" 2>&1 || status=1

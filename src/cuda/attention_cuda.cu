@@ -26,6 +26,7 @@ namespace {
 constexpr int kMaxCachedDevices = 64;
 std::atomic<int> g_sm_count[kMaxCachedDevices];
 std::atomic<int> g_cc_major[kMaxCachedDevices];
+std::atomic<int> g_l2_bytes[kMaxCachedDevices];
 
 int query_attribute(int device, cudaDeviceAttr attr, const char* what) {
   int value = 0;
@@ -125,6 +126,10 @@ bool cuda_device_is_hopper(Device device) {
 namespace cuda {
 int device_sm_count(int device) {
   return cached_attribute(g_sm_count, device, cudaDevAttrMultiProcessorCount, "the multiprocessor count");
+}
+
+int64_t device_l2_bytes(int device) {
+  return cached_attribute(g_l2_bytes, device, cudaDevAttrL2CacheSize, "the L2 cache size");
 }
 
 bool programmatic_launch_enabled(int device) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/problem.h"
+#include "cuda/hopper/hopper_l2.h"
 #include "cuda/hopper/hopper_pack.h"
 #include "cuda/hopper/hopper_ping_pong.h"
 #include "cuda/hopper/hopper_prefill.h"
@@ -269,6 +270,26 @@ TEST(HopperPack, RowsPerQuery) {
   EXPECT_EQ(hopper_rows_per_query(32, 1, 128, 1), 1);
   EXPECT_EQ(hopper_rows_per_query(32, 4, 128, 0), 1);    // forced off
   EXPECT_EQ(hopper_rows_per_query(8192, 4, 128, 1), 4);  // forced on
+}
+
+TEST(HopperL2Sections, Rule) {
+  using kvattn::cuda::hopper::hopper_l2_section_heads;
+  constexpr int64_t kL2 = 50 << 20;  // H100
+  // prefill_4x8k, bf16: 16.8 MB of K/V per KV head, one fits half of L2 -> its 4 query heads.
+  EXPECT_EQ(hopper_l2_section_heads(4, 8192, 128, 2, 32, 4, kL2, 256, 132, -1), 4);
+  // FP8 halves the bytes: three KV heads in 25 MB.
+  EXPECT_EQ(hopper_l2_section_heads(4, 8192, 128, 1, 32, 4, kL2, 256, 132, -1), 12);
+  // A 2k chunk among 128 decodes: 17 row tiles per head; 4 waves need every head (one section).
+  EXPECT_EQ(hopper_l2_section_heads(129, 4096, 128, 2, 32, 4, kL2, 17, 132, -1), 32);
+  // 8 chunks of 2k on 8k: 33.5 MB per KV head (over the budget: one), but 4 waves need two.
+  EXPECT_EQ(hopper_l2_section_heads(8, 8192, 128, 2, 32, 4, kL2, 128, 132, -1), 8);
+  // Packed GQA: head slots are KV heads.
+  EXPECT_EQ(hopper_l2_section_heads(4, 8192, 128, 2, 8, 1, kL2, 1024, 132, -1), 1);
+  // Forced: 0 one section, 1 one KV head; MHA-like (one slot per KV head) and a single KV head.
+  EXPECT_EQ(hopper_l2_section_heads(4, 8192, 128, 2, 32, 4, kL2, 256, 132, 0), 32);
+  EXPECT_EQ(hopper_l2_section_heads(129, 4096, 128, 2, 32, 4, kL2, 17, 132, 1), 4);
+  EXPECT_EQ(hopper_l2_section_heads(4, 8192, 128, 2, 4, 4, kL2, 256, 132, -1), 4);
+  EXPECT_EQ(hopper_l2_section_heads(1, 1, 64, 2, 16, 1, kL2, 1, 132, -1), 16);
 }
 
 TEST(HopperPingPong, Rule) {

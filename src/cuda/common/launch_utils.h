@@ -22,6 +22,8 @@ inline void throw_if_launch_failed(const char* kernel_name) {
 
 // Multiprocessor count of a CUDA device (cached per device; a host query, no sync).
 int device_sm_count(int device);
+// L2 cache bytes of `device` (cached host query, no sync).
+int64_t device_l2_bytes(int device);
 
 // Whether launches on `device` may overlap the previous kernel in the stream
 // (programmatic dependent launch: compute capability >= 9.0, and KVATTN_PDL is

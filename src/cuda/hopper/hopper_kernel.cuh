@@ -88,9 +88,14 @@ __device__ __forceinline__ void settle(T& t) {
 // share the work as evenly as in a dense batch however sparse those tiles are
 // (a mixed batch: one long chunk among 128 decode sequences, whose tiles a stride
 // over v left on a few CTAs: +20% on the prefill kernel), and the schedule stays
-// static (graph-capturable, no counter to reset). The walk visits each (row tile,
-// 32-sequence window) once: lane i looks up the length of sequence b0 + i, a
-// ballot gives the window's sequences with rows in that row tile, Hq tiles each.
+// static (graph-capturable, no counter to reset). The ranks run over L2 sections
+// (HopperParams::section_heads): all tiles of head slots [h0, h0 + section_heads) of
+// every sequence, longest row tile first, then the next section; so the CTAs at work
+// together share the K/V of a few KV heads, which then stay in L2 (over all heads at
+// once, prefill_4x8k read its 134 MB of K/V ~32 times from HBM, 4.25 GB; ncu).
+// Within a section the walk visits each (row tile, 32-sequence window) once: lane i
+// looks up the length of sequence b0 + i, a ballot gives the window's sequences with
+// rows in that row tile, a section's heads tiles each.
 // Every lane holds the same state, so branches on it stay warp-uniform.
 struct WorkWalk {
   int m_idx = 0;       // row-tile index (0: the last row tile)
@@ -98,16 +103,18 @@ struct WorkWalk {
   int rank0 = 0;       // tiles with rows before the window
   unsigned hits = 0;   // sequences of the window with rows in this row tile
   bool loaded = false;
+  int h0 = 0;          // first head slot of the section
 
   // The walk as two 16-byte words, with the caller's tile count (park / unpark).
   __device__ __forceinline__ void park(uint32_t slot, int count) const {
     sts128(slot, make_uint4(m_idx, b0, rank0, hits));
-    sts128(slot + 16, make_uint4(loaded, count, 0u, 0u));
+    sts128(slot + 16, make_uint4(loaded, count, h0, 0u));
   }
   __device__ __forceinline__ int unpark(uint32_t slot) {
     const uint4 a = lds128(slot), c = lds128(slot + 16);
     m_idx = static_cast<int>(a.x), b0 = static_cast<int>(a.y), rank0 = static_cast<int>(a.z), hits = a.w;
     loaded = c.x != 0u;
+    h0 = static_cast<int>(c.z);
     return static_cast<int>(c.y);
   }
 
@@ -116,25 +123,29 @@ struct WorkWalk {
     const int heads = hp.heads;
     const int batch = hp.num_bh / heads;
     const int lane = static_cast<int>(threadIdx.x % 32);
-    while (m_idx < hp.m_blocks) {
+    while (h0 < heads) {
+      const int section = min(hp.section_heads, heads - h0);
       if (!loaded) {
         const int b = b0 + lane;
         const bool rows = b < batch && prefill_sequence_has_rows(hp.p, block_m, b, hp.m_blocks - 1 - m_idx, hp.pack);
         hits = __ballot_sync(0xffffffffu, rows);
         loaded = true;
       }
-      const int count = __popc(hits) * heads;  // <= num_work < 2^31
+      const int count = __popc(hits) * section;  // <= num_work < 2^31
       if (rank - rank0 < count) {
-        const int k = rank - rank0, j = k / heads;
+        const int k = rank - rank0, j = k / section;
         unsigned rest = hits;
         for (int i = 0; i < j; ++i) rest &= rest - 1;  // drop the j lowest sequences
         const int b = b0 + __ffs(rest) - 1;
-        return m_idx * hp.num_bh + b * heads + (k - j * heads);
+        return m_idx * hp.num_bh + b * heads + h0 + (k - j * section);
       }
       rank0 += count;
       loaded = false;
       b0 += 32;
-      if (b0 >= batch) b0 = 0, ++m_idx;
+      if (b0 >= batch) {
+        b0 = 0;
+        if (++m_idx == hp.m_blocks) m_idx = 0, h0 += section;
+      }
     }
     return -1;
   }

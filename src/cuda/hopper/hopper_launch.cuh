@@ -11,6 +11,7 @@
 #include "cuda/common/launch_utils.h"
 #include "cuda/hopper/hopper_instances.h"
 #include "cuda/hopper/hopper_kernel.cuh"
+#include "cuda/hopper/hopper_l2.h"
 #include "cuda/hopper/hopper_pack.h"
 #include "cuda/hopper/hopper_ping_pong.h"
 #include "cuda/hopper/hopper_switches.h"
@@ -43,7 +44,13 @@ void launch_instance(const AttentionProblem& problem, const PrefillParams& param
                 "batch x num_q_heads x query tiles must stay below 2^31 for the Hopper prefill kernel");
   hp.num_bh = static_cast<int>(num_bh);
   hp.m_blocks = static_cast<int>(m_blocks);
+  // Row tiles of one head slot, about: the query rows (total_q, a host value) of all
+  // sequences over the tile height (short queries included: an upper bound).
+  const int64_t tiles_per_slot = (problem.total_q * hp.pack + Traits::kBlockM - 1) / Traits::kBlockM;
   const dim3 grid(static_cast<unsigned>(Traits::kPersistent ? std::min<int64_t>(work, device_sm_count(g.device)) : work));
+  hp.section_heads = hopper_l2_section_heads(g.batch, problem.max_seqlen_k, kHeadDim, kFp8Kv ? 1 : 2, hp.heads,
+                                             hp.pack == 1 ? params.group_size : 1, device_l2_bytes(g.device),
+                                             tiles_per_slot, grid.x, sw.l2_sections);
   hp.ping_pong = hopper_ping_pong(kHeadDim, kFp8Kv, problem.max_seqlen_k, sw.ping_pong);
   hp.experiment = sw.experiment;
   make_kv_load(problem, Traits::kBlockN, sw.tma, hp.kv);

@@ -60,6 +60,7 @@ struct HopperParams {
   int heads = 0;            // head slots per sequence: Hq, or Hkv when packed
   int m_blocks = 0;         // kBlockM-row tiles over max_seqlen_q x pack (host bound)
   int num_bh = 0;           // batch x heads (m_blocks x num_bh < 2^31, host check)
+  int section_heads = 1;    // head slots per L2 section of the persistent walk (hopper_l2_section_heads)
 };
 
 }  // namespace hopper

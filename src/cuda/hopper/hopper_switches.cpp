@@ -62,6 +62,7 @@ const HopperSwitches& hopper_switches() {
     r.tma_q = read_01("KVATTN_HOPPER_TMA_Q");
     r.ping_pong = read_01("KVATTN_HOPPER_PINGPONG");
     r.pack_gqa = read_01("KVATTN_HOPPER_PACK_GQA");
+    r.l2_sections = read_01("KVATTN_HOPPER_L2_SECTIONS");
     r.experiment = read_experiment();
     return r;
   }();

@@ -6,6 +6,8 @@
 //   KVATTN_HOPPER_TMA_Q=0|1       Q rows by the threads always / by TMA loads where allowed (unset: 1)
 //   KVATTN_HOPPER_PINGPONG=0|1    consumer ping-pong never / always (unset: hopper_ping_pong.h's rule)
 //   KVATTN_HOPPER_PACK_GQA=0|1    GQA packing never / whenever Hq > Hkv (unset: hopper_pack.h's rule)
+//   KVATTN_HOPPER_L2_SECTIONS=0|1 persistent walk over all heads at once / one KV head at a time
+//                                 (unset: hopper_l2.h's rule)
 //   KVATTN_HOPPER_EXPERIMENT=...  comma-separated diagnostics (hopper_params.h; results are wrong)
 // Values they do not understand are reported on stderr and ignored.
 #pragma once
@@ -20,6 +22,7 @@ struct HopperSwitches {
   int tma_q = -1;      // the same for Q rows
   int ping_pong = -1;  // -1 unset, 0 never, 1 always
   int pack_gqa = -1;  // -1 unset, 0 never, 1 always
+  int l2_sections = -1;  // -1 unset, 0 one section, 1 one KV head per section
   unsigned experiment = 0;  // kHopperNoLoad | kHopperNoSoftmax | kHopperNoWiden[K|V]
 };
 
