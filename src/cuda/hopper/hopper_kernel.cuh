@@ -2,7 +2,8 @@
 // products, paged K/V with in-kernel FP8 widening.
 //
 // A persistent grid (one CTA per SM) walks the work tiles (sequence, query head or,
-// GQA-packed, KV head, 128- or 192-row tile; hopper_tile.cuh), longest first; per CTA
+// GQA-packed, KV head, 128- or 192-row tile; hopper_tile.cuh), in L2 sections of a few KV
+// heads (hopper_l2.h), longest first within each; per CTA
 // one producer and two consumer warpgroups (three for D 64 with 16-bit KV, 192 rows):
 //   warpgroup 0, producer (registers after setmaxnreg: 104 with FP8 KV at D <= 128, 32
 //     with three consumers, 56 otherwise; hopper_traits.h; hopper_producer.cuh): walks
