@@ -290,6 +290,9 @@ TEST(HopperL2Sections, Rule) {
   EXPECT_EQ(hopper_l2_section_heads(129, 4096, 128, 2, 32, 4, kL2, 17, 132, 1), 4);
   EXPECT_EQ(hopper_l2_section_heads(4, 8192, 128, 2, 4, 4, kL2, 256, 132, -1), 4);
   EXPECT_EQ(hopper_l2_section_heads(1, 1, 64, 2, 16, 1, kL2, 1, 132, -1), 16);
+  // Host bounds whose product passes 2^63, and no keys at all.
+  EXPECT_EQ(hopper_l2_section_heads(INT32_MAX, INT32_MAX, 256, 2, 64, 4, kL2, int64_t{1} << 40, 132, -1), 4);
+  EXPECT_EQ(hopper_l2_section_heads(4, 0, 128, 2, 32, 4, kL2, 256, 132, -1), 32);
 }
 
 TEST(HopperPingPong, Rule) {

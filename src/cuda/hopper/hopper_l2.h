@@ -26,8 +26,11 @@ inline int hopper_l2_section_heads(int64_t batch, int64_t max_seqlen_k, int head
                                    int64_t ctas, int force) {
   if (force == 0 || heads <= slots_per_kv_head) return std::max(heads, 1);
   if (force == 1) return slots_per_kv_head;
-  const int64_t kv_head_bytes = std::max<int64_t>(batch * max_seqlen_k * head_dim * 2 * kv_elem_bytes, 1);
-  int64_t kv_heads = std::max<int64_t>(1, (l2_bytes / 2) / kv_head_bytes);
+  // In double: batch x max_seqlen_k x head_dim may pass 2^63 for absurd host bounds.
+  const double kv_head_bytes = static_cast<double>(batch) * static_cast<double>(max_seqlen_k) * head_dim * 2.0 *
+                               kv_elem_bytes;
+  const double fit = kv_head_bytes > 0 ? static_cast<double>(l2_bytes / 2) / kv_head_bytes : static_cast<double>(heads);
+  int64_t kv_heads = std::max<int64_t>(1, static_cast<int64_t>(std::min(fit, static_cast<double>(heads))));
   const int64_t tiles_per_kv_head = std::max<int64_t>(1, tiles_per_slot * slots_per_kv_head);
   kv_heads = std::max(kv_heads, (4 * ctas + tiles_per_kv_head - 1) / tiles_per_kv_head);
   return static_cast<int>(std::min<int64_t>(heads, kv_heads * slots_per_kv_head));
