@@ -272,6 +272,15 @@ TEST(HopperPack, RowsPerQuery) {
   EXPECT_EQ(hopper_rows_per_query(8192, 4, 128, 1), 4);  // forced on
 }
 
+TEST(HopperL2Sections, SureRowTiles) {
+  using kvattn::cuda::hopper::hopper_sure_row_tiles;
+  EXPECT_EQ(hopper_sure_row_tiles(4 * 8192, 4, 16, 1, 128), 255);  // prefill_4x8k
+  EXPECT_EQ(hopper_sure_row_tiles(2048 + 128, 129, 16, 1, 128), 0);  // a 2k chunk among 128 decodes
+  EXPECT_EQ(hopper_sure_row_tiles(2048 + 1024, 1025, 16, 1, 128), 0);  // decode rows may be most of it
+  EXPECT_EQ(hopper_sure_row_tiles(64 * 32, 64, 16, 4, 128), 32);  // 32-query chunks, packed 4:1
+  EXPECT_EQ(hopper_sure_row_tiles(0, 0, 16, 1, 192), 0);
+}
+
 TEST(HopperL2Sections, Rule) {
   using kvattn::cuda::hopper::hopper_l2_section_heads;
   constexpr int64_t kL2 = 50 << 20;  // H100

@@ -12,11 +12,20 @@ namespace kvattn {
 namespace cuda {
 namespace hopper {
 
+// Row tiles of one head slot that surely exist: the query rows that cannot belong to
+// short (decode-family) sequences, total_q - batch x short_max (host values), over
+// the tile height; 0 when decode rows may make up all of total_q. An underestimate on
+// purpose: it sets the smallest section the rule below allows.
+inline int64_t hopper_sure_row_tiles(int64_t total_q, int64_t batch, int short_max, int pack, int block_m) {
+  const int64_t long_rows = total_q - batch * short_max;
+  return long_rows > 0 ? long_rows * pack / block_m : 0;
+}
+
 // Head slots per section (>= 1; heads = one section): as many KV heads' K/V as fit
 // in half of L2 (batch x max_seqlen_k rows of K and V each, host bounds), rounded
 // to whole KV heads (head slots per KV head: group_size unpacked, 1 packed) -- but
-// at least enough for 4 waves of tiles (tiles_per_slot: the row tiles of one head
-// slot, from total_q), because the walk is longest-first only within a section:
+// at least enough for 4 waves of tiles (tiles_per_slot: hopper_sure_row_tiles),
+// because the walk is longest-first only within a section:
 // small sections put long tiles of later sections behind short ones (a 2k chunk
 // among 128 decodes, 8 sections of 68 tiles for 132 CTAs: +13-22%, session 14).
 // force: -1 the rule, 0 one section (all heads), 1 one KV head per section

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cuda/common/launch_utils.h"
+#include "cuda/common/routing.h"
 #include "cuda/hopper/hopper_instances.h"
 #include "cuda/hopper/hopper_kernel.cuh"
 #include "cuda/hopper/hopper_l2.h"
@@ -44,9 +45,8 @@ void launch_instance(const AttentionProblem& problem, const PrefillParams& param
                 "batch x num_q_heads x query tiles must stay below 2^31 for the Hopper prefill kernel");
   hp.num_bh = static_cast<int>(num_bh);
   hp.m_blocks = static_cast<int>(m_blocks);
-  // Row tiles of one head slot, about: the query rows (total_q, a host value) of all
-  // sequences over the tile height (short queries included: an upper bound).
-  const int64_t tiles_per_slot = (problem.total_q * hp.pack + Traits::kBlockM - 1) / Traits::kBlockM;
+  const int64_t tiles_per_slot =
+      hopper_sure_row_tiles(problem.total_q, g.batch, kShortQueryMaxLen, hp.pack, Traits::kBlockM);
   const dim3 grid(static_cast<unsigned>(Traits::kPersistent ? std::min<int64_t>(work, device_sm_count(g.device)) : work));
   hp.section_heads = hopper_l2_section_heads(g.batch, problem.max_seqlen_k, kHeadDim, kFp8Kv ? 1 : 2, hp.heads,
                                              hp.pack == 1 ? params.group_size : 1, device_l2_bytes(g.device),
