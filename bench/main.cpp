@@ -87,6 +87,11 @@ int main(int argc, char** argv) {
                     << (b.backend == kvattn::Backend::kCudaHopper ? "hopper" : "portable") << "\n";
           return 2;
         }
+      if (opts.sustain_s > 0) {  // a GPU power regime: meaningless for the CPU backend
+        std::cerr << "kvattn-bench: --sustain: expected 0 in CPU mode (" << why_cpu << "), got " << opts.sustain_s
+                  << "\n";
+        return 2;
+      }
       report.mode = "cpu";
       report.gpu = "cpu";
       report.cpu_threads = cpu_threads();

@@ -40,6 +40,8 @@ const char* usage_text() {
          "the workload's, 16)\n"
          "  --reps N                 timed repetitions (default: ~1 s per "
          "workload, at most 100)\n"
+         "  --sustain SECONDS        before each timing (ceilings and rows), launch it "
+         "back to back this long: the power-capped regime of sustained load (GPU; default 0)\n"
          "  --json FILE|DIR/         write results as JSON (a directory gets "
          "<gpu-slug>.json)\n"
          "  --graph                  also time CUDA-graph replays of each "
@@ -52,6 +54,21 @@ const char* usage_text() {
          "measurements\n"
          "  --list                   list the workloads and exit\n"
          "Env: KVATTN_COMMIT overrides the commit recorded in the JSON.\n";
+}
+
+// The whole of v as a number in [lo, hi], else invalid_argument naming the flag.
+static double seconds_in_range(const char* flag, const std::string& v, double lo, double hi) {
+  double x = -1;
+  size_t used = 0;
+  try {
+    x = std::stod(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != v.size() || !(x >= lo && x <= hi))
+    throw std::invalid_argument(std::string(flag) + ": expected seconds in [" + std::to_string(static_cast<int>(lo)) +
+                                ", " + std::to_string(static_cast<int>(hi)) + "], got '" + v + "'");
+  return x;
 }
 
 // The whole of v as an integer >= 1, else invalid_argument naming the flag.
@@ -90,6 +107,8 @@ Options parse_options(int argc, char** argv) {
       for (const std::string& b : split_commas(value("--backend"))) o.backends.push_back(parse_backend(b));
     } else if (is("--reps")) {
       o.reps = positive_int("--reps", value("--reps"));
+    } else if (is("--sustain")) {
+      o.sustain_s = seconds_in_range("--sustain", value("--sustain"), 0.0, 600.0);
     } else if (is("--json")) {
       o.json_path = value("--json");
     } else if (arg == "--graph") {

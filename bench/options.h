@@ -25,6 +25,7 @@ struct Options {
   std::vector<BackendChoice> backends;  // default: {kvattn = kAuto}
   int page_size = 0;                    // > 0: every workload's page size (default: its own, 16)
   int reps = 0;                         // 0 = enough for about one second per workload (at most 100)
+  double sustain_s = 0;                 // --sustain: back-to-back seconds before each timing (GPU)
   std::string json_path;                // empty = no JSON; a directory (or trailing '/') =
                                         // <dir>/<gpu-slug>.json
   bool graph = false;                   // also time CUDA-graph replays

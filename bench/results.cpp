@@ -92,7 +92,11 @@ void print_table(std::ostream& os, const Report& report) {
     os << "kvattn-bench on " << report.gpu << " (commit " << report.commit << ", " << report.date << ")\n";
     const Ceilings& c = report.ceilings;
     os << "ceilings: copy " << fixed(c.copy_tbps, 2) << " TB/s, bf16 GEMM " << fixed(c.bf16_gemm_tflops, 0)
-       << " TFLOP/s, fp8 e4m3 GEMM " << fixed(c.fp8_gemm_tflops, 0) << " TFLOP/s\n\n";
+       << " TFLOP/s, fp8 e4m3 GEMM " << fixed(c.fp8_gemm_tflops, 0) << " TFLOP/s\n";
+    if (report.sustain_s > 0)
+      os << "sustained: every timing (ceilings too) after " << fixed(report.sustain_s, 1)
+         << " s of back-to-back launches\n";
+    os << "\n";
   } else {
     os << "kvattn-bench: CPU backend, scaled-down workloads (" << report.scale << "; " << report.cpu_threads
        << " threads; commit " << report.commit << ")\n\n";
@@ -162,6 +166,7 @@ static void write_report(std::ostream& os, const Report& r) {
   os << "  \"date\": " << quote(r.date) << ",\n";
   os << "  \"mode\": " << quote(r.mode) << ",\n";
   os << "  \"tool\": \"kvattn-bench\",\n";
+  if (r.sustain_s > 0) os << "  \"sustain_s\": " << num(r.sustain_s) << ",\n";
   if (r.mode == "cpu") os << "  \"scale\": " << quote(r.scale) << ",\n  \"cpu_threads\": " << r.cpu_threads << ",\n";
   if (r.has_device) {
     const DeviceInfo& d = r.device;

@@ -53,6 +53,7 @@ struct Report {
   bool has_device = false;
   DeviceInfo device;
   Ceilings ceilings;
+  double sustain_s = 0;  // --sustain (GPU): every timing followed this many seconds of back-to-back launches
   std::vector<Row> rows;
 };
 

@@ -37,6 +37,8 @@ def load_records(results_dir: str) -> dict[str, dict]:
             rec = json.load(f)
         if rec.get("mode", "gpu") != "gpu" or rec.get("scale"):
             continue  # CPU runs and shrunken smoke runs are not device results
+        if rec.get("sustain_s"):
+            continue  # --sustain runs measure another power regime than the table's
         entry = by_gpu.setdefault(rec["gpu"], {"main": None, "peers": []})
         if rec.get("tool", "kvattn-bench") == "kvattn-bench":
             entry["main"] = rec

@@ -31,9 +31,10 @@ constexpr size_t kLtWorkspaceBytes = size_t{64} << 20;
       throw std::runtime_error(std::string(#expr) + ": " + cublasGetStatusString(bench_st_)); \
   } while (0)
 
-// Median ms of `launch` after a warm-up.
+// Median ms of `launch` after a warm-up (and --sustain's back-to-back seconds).
 double median_ms(const std::function<void(int)>& launch, cudaStream_t stream) {
   for (int i = 0; i < kWarmup; ++i) launch(i);
+  sustain(launch, stream);
   return summarize(time_launches(launch, kReps, stream)).median_ms;
 }
 

@@ -112,6 +112,7 @@ void fill_timing(Row& row, const TimeSummary& t, const Ceilings& c) {
 TimeSummary time_rotating(const std::function<void(int)>& call, const Options& opts, cudaStream_t stream) {
   const double warm = summarize(time_launches(call, kWarmupCalls, stream)).median_ms;
   const int reps = opts.reps ? opts.reps : reps_for_budget(warm, kTimeBudgetMs, kMinReps, kMaxReps);
+  sustain(call, stream);
   return summarize(time_launches(call, reps, stream));
 }
 
@@ -190,6 +191,8 @@ void run_gpu(const Options& opts, const std::vector<Workload>& workloads, Report
   std::cerr << "device: " << report.gpu << ", " << report.device.sm_count << " SMs, L2 "
             << report.device.l2_bytes / (1 << 20) << " MiB\n";
   Stream stream;
+  set_sustain_seconds(opts.sustain_s);
+  report.sustain_s = opts.sustain_s;
   if (opts.ceilings) report.ceilings = measure_ceilings(stream.s);
 
   const size_t total = workloads.size() * opts.kv_dtypes.size() * opts.backends.size();

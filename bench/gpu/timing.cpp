@@ -1,6 +1,7 @@
 #include "timing.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "cuda_util.h"
@@ -20,6 +21,24 @@ struct EventPairs {
   }
 };
 }  // namespace
+
+namespace {
+double g_sustain_seconds = 0.0;
+}  // namespace
+
+void set_sustain_seconds(double seconds) { g_sustain_seconds = seconds; }
+double sustain_seconds() { return g_sustain_seconds; }
+
+void sustain(const std::function<void(int rep)>& launch, cudaStream_t stream) {
+  if (g_sustain_seconds <= 0) return;
+  const auto start = std::chrono::steady_clock::now();
+  int rep = 0;
+  do {
+    for (int i = 0; i < 8; ++i) launch(rep++);
+    BENCH_CUDA_CHECK(cudaStreamSynchronize(stream));
+  } while (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < g_sustain_seconds);
+  BENCH_CUDA_CHECK(cudaGetLastError());
+}
 
 std::vector<double> time_launches(const std::function<void(int rep)>& launch, int reps, cudaStream_t stream) {
   EventPairs ev(reps);
