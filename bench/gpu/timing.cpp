@@ -27,7 +27,6 @@ double g_sustain_seconds = 0.0;
 }  // namespace
 
 void set_sustain_seconds(double seconds) { g_sustain_seconds = seconds; }
-double sustain_seconds() { return g_sustain_seconds; }
 
 void sustain(const std::function<void(int rep)>& launch, cudaStream_t stream) {
   if (g_sustain_seconds <= 0) return;

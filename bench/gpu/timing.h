@@ -15,8 +15,7 @@ std::vector<double> time_launches(const std::function<void(int rep)>& launch, in
 // so that what follows runs in the power-capped steady state of sustained load rather
 // than in the burst after an idle gap (docs/benchmarks.md, "Power regime"). 0 = off.
 void set_sustain_seconds(double seconds);
-double sustain_seconds();
-// Calls launch(0), launch(1), ... back to back on `stream` for sustain_seconds() of
+// Calls launch(0), launch(1), ... back to back on `stream` for those seconds of
 // wall time (in batches of 8, syncing after each); nothing when it is 0.
 void sustain(const std::function<void(int rep)>& launch, cudaStream_t stream);
 
