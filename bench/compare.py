@@ -32,12 +32,17 @@ def parse_args(argv=None):
     p.add_argument("--png", default=None, help="bar chart path (default: next to --json, else compare.png)")
     p.add_argument("--no-ceilings", action="store_true", help="skip the copy / GEMM ceilings")
     p.add_argument("--no-check", action="store_true", help="skip the fp32 reference check of paged outputs")
+    p.add_argument("--sustain", type=float, default=0.0, metavar="SECONDS",
+                   help="before each timing (ceilings and rows), call it back to back this long: the power-capped "
+                        "regime of sustained load (default 0; such records stay out of the README table)")
     p.add_argument("--scale", default=None, metavar="LEN_DIV,COUNT_DIV",
                    help="shrink the workloads (smoke runs only; the record says so)")
     p.add_argument("--time-limit-s", type=float, default=None, metavar="S",
                    help="start no row after S seconds: the rest are recorded as skipped (time limit) and the table, "
                         "JSON and PNG are still written; SIGTERM (e.g. from `timeout`) stops the same way")
     args = p.parse_args(argv)
+    if not args.sustain >= 0:  # also NaN
+        p.error(f"--sustain: expected seconds >= 0, got {args.sustain}")
     if args.scale:
         try:
             len_div, count_div = (int(x) for x in args.scale.split(","))
@@ -140,7 +145,9 @@ def main(argv=None) -> int:
         return 2
 
     from peers.impls import IMPLS, PEERS
-    from peers.timing import measure_ceilings
+    from peers.timing import measure_ceilings, set_sustain
+
+    set_sustain(args.sustain)
 
     names = {"all": list(IMPLS), "peers": PEERS}.get(args.impls, args.impls.split(","))
     unknown = [n for n in names if n not in IMPLS]
@@ -159,6 +166,9 @@ def main(argv=None) -> int:
     rows = []
     try:
         print(f"compare.py on {gpu}; versions: {versions()}", file=sys.stderr)
+        if args.sustain:
+            print(f"sustained: every timing (ceilings too) after {args.sustain:g} s of back-to-back calls",
+                  file=sys.stderr)
         ceilings = {} if args.no_ceilings else measure_ceilings()
         if ceilings:
             print(f"ceilings: {ceilings}", file=sys.stderr)
@@ -188,6 +198,7 @@ def main(argv=None) -> int:
     record = {"gpu": gpu, "commit": current_commit(),
               "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
               "tool": "compare.py", "mode": "gpu", "scale": args.scale, "stopped_early": stopped,
+              "sustain_s": args.sustain or None,
               "versions": versions(),
               "ceilings": {k: ceilings.get(k) for k in ("copy_tbps", "bf16_gemm_tflops", "fp8_gemm_tflops")},
               "rows": rows}

@@ -2,11 +2,32 @@
 from __future__ import annotations
 
 import statistics
+import time
 from dataclasses import dataclass
 
 import torch
 
 FLUSH_BYTES = 256 << 20  # several times the L2 of any current GPU
+
+# --sustain: seconds of back-to-back calls before each timing (ceilings and rows), so that
+# what is timed runs in the power-capped steady state of sustained load (kvattn-bench's
+# --sustain does the same; docs/benchmarks.md, "Power regime").
+_sustain_s = 0.0
+
+
+def set_sustain(seconds: float) -> None:
+    global _sustain_s
+    _sustain_s = float(seconds)
+
+
+def _sustain(fn) -> None:
+    if _sustain_s <= 0:
+        return
+    start = time.monotonic()
+    while time.monotonic() - start < _sustain_s:
+        for _ in range(8):
+            fn()
+        torch.cuda.synchronize()
 
 
 @dataclass
@@ -34,6 +55,7 @@ def time_gpu(fn, reps: int | None = None, budget_ms: float = 1000.0, max_reps: i
     warm = statistics.median(run(warmup))
     if reps is None:
         reps = int(min(max(budget_ms / max(warm, 1e-3), 5), max_reps))
+    _sustain(fn)
     times = run(reps)
     return Timing(statistics.median(times), min(times), max(times), reps)
 
