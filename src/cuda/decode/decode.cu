@@ -41,6 +41,12 @@ int64_t packed_rows_bound(int64_t max_seqlen_q, int num_q_heads, int num_kv_head
 // on different keys; many rows (GQA 16+ or spec-verify) share one KV tile.
 int row_frags_for(int64_t rows_bound) { return rows_bound <= 16 ? 1 : (rows_bound <= 32 ? 2 : 4); }
 
+// Share of the resident slots the CTAs of a launch keep busy, averaged over its waves.
+double last_wave_fill(int64_t ctas, int64_t slots) {
+  const double waves = double(ctas) / double(slots);
+  return waves / std::ceil(waves);
+}
+
 int64_t row_tiles_for(int64_t rows_bound) {
   const int64_t tile_rows = 16 * row_frags_for(rows_bound);
   return (rows_bound + tile_rows - 1) / tile_rows;
@@ -239,8 +245,13 @@ int decode_num_splits(int64_t batch, int num_q_heads, int num_kv_heads, int head
 
   // Enough CTAs for >= 2 full waves of resident CTAs, then among the next few
   // counts the one whose last wave is fullest; never below ~512 keys a split.
+  // A launch of this head dim holds 2 CTAs per SM (wide tiles, 16-bit KV) or,
+  // narrow FP8 tiles up to D 128, 4: the count must fill the last wave of both
+  // (it cannot depend on the KV dtype: the workspace size query does not know it).
   const int64_t base_ctas = batch * num_kv_heads * row_tiles_for(rows_bound);
-  const int64_t slots = int64_t(std::max(sm_count, 1)) * decode::decode_min_blocks_per_sm(head_dim);
+  const int64_t sms = std::max(sm_count, 1);
+  const int64_t slots = sms * decode::decode_min_blocks_per_sm(head_dim);
+  const int64_t slots_fp8 = sms * decode::decode_min_blocks_per_sm(head_dim, /*narrow=*/true, /*kv_bytes=*/1);
   const int64_t cap = std::min<int64_t>(kMaxSplits, std::max<int64_t>(1, max_seqlen_k / kMinKeysPerSplit));
   const int64_t want = (2 * slots + base_ctas - 1) / base_ctas;  // splits for 2 waves
   if (want <= 1) return 1;
@@ -249,8 +260,7 @@ int decode_num_splits(int64_t batch, int num_q_heads, int num_kv_heads, int head
   int64_t best = first;
   double best_eff = 0.0;
   for (int64_t s = first; s <= last; ++s) {
-    const double waves = double(base_ctas * s) / double(slots);
-    const double eff = waves / std::ceil(waves);
+    const double eff = std::min(last_wave_fill(base_ctas * s, slots), last_wave_fill(base_ctas * s, slots_fp8));
     if (eff > best_eff + 1e-9) best_eff = eff, best = s;
   }
   return static_cast<int>(best);

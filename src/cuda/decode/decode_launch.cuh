@@ -22,7 +22,7 @@ void launch_typed(const DecodeParams& params, cudaStream_t stream) {
   auto* kernel = &decode_splitkv_kernel<D, QT, KV, kNarrow>;
   DecodeParams p = params;
   // Ring depth: the shape's default unless a variant asks for another one.
-  const int default_stages = kNarrow ? Shape::kNarrowStages : Shape::kStages;
+  const int default_stages = kNarrow ? Shape::narrow_stages() : Shape::kStages;
   p.stages = clamp_int(p.stages > 0 ? p.stages : default_stages, 2, Shape::max_stages());
   const int q_rows = kNarrow ? 8 : 16 * p.row_frags;
   const int smem = Shape::smem_bytes(q_rows, p.stages, p.copy_mode);

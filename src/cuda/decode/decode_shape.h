@@ -14,6 +14,14 @@ constexpr int widest_access(int n) { return n % 16 == 0 ? 16 : (n % 8 == 0 ? 8 :
 constexpr int clamp_int(int x, int lo, int hi) { return x < lo ? lo : (x > hi ? hi : x); }
 constexpr int max_int(int a, int b) { return a > b ? a : b; }
 
+// CTAs per SM the launch bounds promise (and the shared-memory budget above
+// allows); the split heuristic uses the wide kernel's number. The narrow kernel
+// with fp8 KV (up to D 128) asks for 4 (<= 128 registers, no spills); with
+// 16-bit KV its ring leaves room for 3 at most, and 3 (168 registers) spilled.
+constexpr int decode_min_blocks_per_sm(int head_dim, bool narrow = false, int kv_bytes = 1) {
+  return narrow && head_dim <= 128 && kv_bytes == 1 ? 4 : 2;
+}
+
 template <int D, int KvBytes>
 struct DecodeShape {
   static_assert(D % 32 == 0, "head dim must be a multiple of 32");
@@ -43,10 +51,6 @@ struct DecodeShape {
   // kCopyRows: per stage, int64 byte offsets of the tile's K rows then V rows.
   static constexpr int kTableBytes = 2 * kTileKeys * 8;
 
-  // Ring depth of the narrow (8-row) kernel: as many stages as fit ~58 KB, so
-  // that three or four of its lighter CTAs share an SM (more warps to hide the
-  // latency of each warp's dependent MMA / softmax chain).
-  static constexpr int kNarrowStages = clamp_int(58 * 1024 / kStageBytes, 2, 6);
 
   // Shared-memory map for a run-time ring depth (offsets in bytes, each
   // 16-aligned): KV ring (reused for the cross-warp reduction), float2 m/l
@@ -60,6 +64,19 @@ struct DecodeShape {
   static constexpr int smem_bytes(int q_rows, int stages, int copy_mode) {
     return table_offset(stages, q_rows) + (copy_mode == kCopyRows ? stages * kTableBytes : 0);
   }
+  // Ring depth of the narrow (8-row) kernel. Where its launch bounds ask for four
+  // CTAs per SM (FP8 up to D 128: more warps to hide the latency of each warp's
+  // dependent MMA / softmax chain), the deepest ring with which four really fit
+  // (228 KB per SM, 1 KB reserved per CTA); the split heuristic counts its waves
+  // with four (decode.cu). Else as many stages as fit ~58 KB.
+  static constexpr int narrow_stages() {
+    if (decode_min_blocks_per_sm(D, /*narrow=*/true, KvBytes) == 4) {
+      int s = 6;
+      while (s > 2 && 4 * (smem_bytes(8, s, kCopyRows) + 1024) > 228 * 1024) --s;
+      return s;
+    }
+    return clamp_int(58 * 1024 / kStageBytes, 2, 6);
+  }
   // Deepest ring that fits the 227 KB per-CTA opt-in limit in every mode.
   static constexpr int max_stages() {
     int s = kMaxStages;
@@ -69,13 +86,13 @@ struct DecodeShape {
   static_assert(smem_bytes(kMaxTileRows, 2, kCopyRows) <= 227 * 1024, "two stages must fit");
 };
 
-// CTAs per SM the launch bounds promise (and the shared-memory budget above
-// allows); the split heuristic uses the wide kernel's number. The narrow kernel
-// with fp8 KV (up to D 128) asks for 4 (<= 128 registers, no spills); with
-// 16-bit KV its ring leaves room for 3 at most, and 3 (168 registers) spilled.
-constexpr int decode_min_blocks_per_sm(int head_dim, bool narrow = false, int kv_bytes = 1) {
-  return narrow && head_dim <= 128 && kv_bytes == 1 ? 4 : 2;
-}
+// Four narrow FP8 CTAs share an SM at every head dim whose launch bounds promise it.
+static_assert(4 * (DecodeShape<64, 1>::smem_bytes(8, DecodeShape<64, 1>::narrow_stages(), kCopyRows) + 1024) <=
+                  228 * 1024 &&
+              4 * (DecodeShape<128, 1>::smem_bytes(8, DecodeShape<128, 1>::narrow_stages(), kCopyRows) + 1024) <=
+                  228 * 1024,
+              "narrow FP8 ring too deep for four CTAs per SM");
+
 
 }  // namespace decode
 }  // namespace cuda
