@@ -14,10 +14,15 @@ constexpr int widest_access(int n) { return n % 16 == 0 ? 16 : (n % 8 == 0 ? 8 :
 constexpr int clamp_int(int x, int lo, int hi) { return x < lo ? lo : (x > hi ? hi : x); }
 constexpr int max_int(int a, int b) { return a > b ? a : b; }
 
-// CTAs per SM the launch bounds promise (and the shared-memory budget above
-// allows); the split heuristic uses the wide kernel's number. The narrow kernel
-// with fp8 KV (up to D 128) asks for 4 (<= 128 registers, no spills); with
-// 16-bit KV its ring leaves room for 3 at most, and 3 (168 registers) spilled.
+// Shared memory of an SM (sm_90) and what the hardware keeps of it per resident CTA.
+constexpr int kSmemPerSm = 228 * 1024;
+constexpr int kSmemReservedPerCta = 1024;
+
+// CTAs per SM the launch bounds promise (the ring depths below let shared memory
+// hold as many); the split heuristic fills the last wave at 2 and at 4. The
+// narrow kernel with fp8 KV (up to D 128) asks for 4 (<= 128 registers, no
+// spills); with 16-bit KV its ring leaves room for 3 at most, and 3 (168
+// registers) spilled.
 constexpr int decode_min_blocks_per_sm(int head_dim, bool narrow = false, int kv_bytes = 1) {
   return narrow && head_dim <= 128 && kv_bytes == 1 ? 4 : 2;
 }
@@ -51,7 +56,6 @@ struct DecodeShape {
   // kCopyRows: per stage, int64 byte offsets of the tile's K rows then V rows.
   static constexpr int kTableBytes = 2 * kTileKeys * 8;
 
-
   // Shared-memory map for a run-time ring depth (offsets in bytes, each
   // 16-aligned): KV ring (reused for the cross-warp reduction), float2 m/l
   // [4][16], float row scales [64], the Q tile of q_rows rows, then (kCopyRows
@@ -64,15 +68,18 @@ struct DecodeShape {
   static constexpr int smem_bytes(int q_rows, int stages, int copy_mode) {
     return table_offset(stages, q_rows) + (copy_mode == kCopyRows ? stages * kTableBytes : 0);
   }
+  static constexpr bool narrow_fits_four(int stages) {
+    return 4 * (smem_bytes(8, stages, kCopyRows) + kSmemReservedPerCta) <= kSmemPerSm;
+  }
   // Ring depth of the narrow (8-row) kernel. Where its launch bounds ask for four
   // CTAs per SM (FP8 up to D 128: more warps to hide the latency of each warp's
-  // dependent MMA / softmax chain), the deepest ring with which four really fit
-  // (228 KB per SM, 1 KB reserved per CTA); the split heuristic counts its waves
-  // with four (decode.cu). Else as many stages as fit ~58 KB.
+  // dependent MMA / softmax chain), the deepest ring with which four really fit;
+  // the split heuristic counts its waves with four (decode.cu). Else as many
+  // stages as fit ~58 KB.
   static constexpr int narrow_stages() {
     if (decode_min_blocks_per_sm(D, /*narrow=*/true, KvBytes) == 4) {
       int s = 6;
-      while (s > 2 && 4 * (smem_bytes(8, s, kCopyRows) + 1024) > 228 * 1024) --s;
+      while (s > 2 && !narrow_fits_four(s)) --s;
       return s;
     }
     return clamp_int(58 * 1024 / kStageBytes, 2, 6);
@@ -87,12 +94,10 @@ struct DecodeShape {
 };
 
 // Four narrow FP8 CTAs share an SM at every head dim whose launch bounds promise it.
-static_assert(4 * (DecodeShape<64, 1>::smem_bytes(8, DecodeShape<64, 1>::narrow_stages(), kCopyRows) + 1024) <=
-                  228 * 1024 &&
-              4 * (DecodeShape<128, 1>::smem_bytes(8, DecodeShape<128, 1>::narrow_stages(), kCopyRows) + 1024) <=
-                  228 * 1024,
+static_assert(DecodeShape<64, 1>::narrow_fits_four(DecodeShape<64, 1>::narrow_stages()) &&
+                  DecodeShape<96, 1>::narrow_fits_four(DecodeShape<96, 1>::narrow_stages()) &&
+                  DecodeShape<128, 1>::narrow_fits_four(DecodeShape<128, 1>::narrow_stages()),
               "narrow FP8 ring too deep for four CTAs per SM");
-
 
 }  // namespace decode
 }  // namespace cuda
