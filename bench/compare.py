@@ -35,6 +35,9 @@ def parse_args(argv=None):
     p.add_argument("--sustain", type=float, default=0.0, metavar="SECONDS",
                    help="before each timing (ceilings and rows), call it back to back this long: the power-capped "
                         "regime of sustained load (default 0; such records stay out of the README table)")
+    p.add_argument("--cooldown", type=float, default=0.0, metavar="SECONDS",
+                   help="before each timing (ceilings and rows), leave the GPU idle this long, so that every row "
+                        "starts from the same power state whatever ran before it (default 0)")
     p.add_argument("--scale", default=None, metavar="LEN_DIV,COUNT_DIV",
                    help="shrink the workloads (smoke runs only; the record says so)")
     p.add_argument("--time-limit-s", type=float, default=None, metavar="S",
@@ -43,6 +46,8 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if not args.sustain >= 0:  # also NaN
         p.error(f"--sustain: expected seconds >= 0, got {args.sustain}")
+    if not 0 <= args.cooldown <= 60:  # also NaN
+        p.error(f"--cooldown: expected seconds in [0, 60], got {args.cooldown}")
     if args.scale:
         try:
             len_div, count_div = (int(x) for x in args.scale.split(","))
@@ -145,9 +150,10 @@ def main(argv=None) -> int:
         return 2
 
     from peers.impls import IMPLS, PEERS
-    from peers.timing import measure_ceilings, set_sustain
+    from peers.timing import measure_ceilings, set_cooldown, set_sustain
 
     set_sustain(args.sustain)
+    set_cooldown(args.cooldown)
 
     names = {"all": list(IMPLS), "peers": PEERS}.get(args.impls, args.impls.split(","))
     unknown = [n for n in names if n not in IMPLS]
@@ -198,7 +204,7 @@ def main(argv=None) -> int:
     record = {"gpu": gpu, "commit": current_commit(),
               "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
               "tool": "compare.py", "mode": "gpu", "scale": args.scale, "stopped_early": stopped,
-              "sustain_s": args.sustain or None,
+              "sustain_s": args.sustain or None, "cooldown_s": args.cooldown or None,
               "versions": versions(),
               "ceilings": {k: ceilings.get(k) for k in ("copy_tbps", "bf16_gemm_tflops", "fp8_gemm_tflops")},
               "rows": rows}

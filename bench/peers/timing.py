@@ -20,6 +20,22 @@ def set_sustain(seconds: float) -> None:
     _sustain_s = float(seconds)
 
 
+# --cooldown: seconds of idle GPU before each timing's warm-up. Without it a row starts in whatever power
+# state the rows before it (and its own fp32 reference check) left, so later rows of a workload run hotter.
+_cooldown_s = 0.0
+
+
+def set_cooldown(seconds: float) -> None:
+    global _cooldown_s
+    _cooldown_s = float(seconds)
+
+
+def _cool_down() -> None:
+    if _cooldown_s > 0:
+        torch.cuda.synchronize()
+        time.sleep(_cooldown_s)
+
+
 def _sustain(fn) -> None:
     if _sustain_s <= 0:
         return
@@ -52,6 +68,7 @@ def time_gpu(fn, reps: int | None = None, budget_ms: float = 1000.0, max_reps: i
         torch.cuda.synchronize()
         return [start.elapsed_time(end) for start, end in pairs]
 
+    _cool_down()
     warm = statistics.median(run(warmup))
     if reps is None:
         reps = int(min(max(budget_ms / max(warm, 1e-3), 5), max_reps))
