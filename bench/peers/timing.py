@@ -21,7 +21,7 @@ def set_sustain(seconds: float) -> None:
 
 
 # --cooldown: seconds of idle GPU before each timing's warm-up. Without it a row starts in whatever power
-# state the rows before it (and its own fp32 reference check) left, so later rows of a workload run hotter.
+# state the rows before it left, so later rows of a workload run hotter.
 _cooldown_s = 0.0
 
 
