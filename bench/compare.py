@@ -44,8 +44,8 @@ def parse_args(argv=None):
                    help="start no row after S seconds: the rest are recorded as skipped (time limit) and the table, "
                         "JSON and PNG are still written; SIGTERM (e.g. from `timeout`) stops the same way")
     args = p.parse_args(argv)
-    if not args.sustain >= 0:  # also NaN
-        p.error(f"--sustain: expected seconds >= 0, got {args.sustain}")
+    if not 0 <= args.sustain <= 600:  # also NaN and inf (kvattn-bench's --sustain takes [0, 600] too)
+        p.error(f"--sustain: expected seconds in [0, 600], got {args.sustain}")
     if not 0 <= args.cooldown <= 60:  # also NaN
         p.error(f"--cooldown: expected seconds in [0, 60], got {args.cooldown}")
     if args.scale:

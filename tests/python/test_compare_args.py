@@ -16,7 +16,7 @@ def test_sustain_takes_seconds():
     assert compare.parse_args(["--sustain", "2.5"]).sustain == 2.5
 
 
-@pytest.mark.parametrize("bad", ["-1", "nan", "soon"])
+@pytest.mark.parametrize("bad", ["-1", "nan", "inf", "601", "soon"])
 def test_sustain_rejects_what_is_not_seconds(bad, capsys):
     with pytest.raises(SystemExit):
         compare.parse_args(["--sustain", bad])
