@@ -58,13 +58,17 @@ int64_t row_tiles_for(int64_t rows_bound) {
 //   stages=N                  cp.async ring depth (clamped to 2 .. what fits 227 KB)
 //   prefetch=0|128|256        L2 prefetch-size hint on the KV copies
 //   splits=N                  split count used where the heuristic would run
+//   narrow_rows=N             narrow 8-row tiles where a tile basis fits N rows (8, 16 or 32)
+//   tiles=fast|slow           grid order of a (sequence, kv head)'s row tiles
 // Meant for tuning sweeps (tools/dev/decode_sweep.sh); unset = the defaults below.
 struct DecodeVariant {
   int copy_mode = decode::kCopyRows;  // coalesced row copies: 1.2-1.6x faster than pairs on an H200 (docs/decode-tuning.md)
   int stages = 0;  // 0: DecodeShape::kStages
   int prefetch = 0;
   int splits = 0;  // 0: heuristic
-  bool narrow = true;  // 8-row transposed-MMA tiles where a tile's rows fit 8
+  bool narrow = true;  // 8-row transposed-MMA tiles where a tile's rows fit narrow_rows
+  int narrow_rows = 8;
+  int tiles = 0;  // 0: default order, 1: row tile fastest, 2: slowest
 };
 
 DecodeVariant parse_variant(const char* text) {
@@ -92,6 +96,10 @@ DecodeVariant parse_variant(const char* text) {
       v.prefetch = num;
     } else if (key == "narrow" && (val == "0" || val == "1")) {
       v.narrow = val == "1";
+    } else if (key == "narrow_rows" && (val == "8" || val == "16" || val == "32")) {
+      v.narrow_rows = num;
+    } else if (key == "tiles" && (val == "fast" || val == "slow")) {
+      v.tiles = val == "fast" ? 1 : 2;
     } else if (key == "splits" && !val.empty()) {
       v.splits = std::clamp(num, 0, kMaxSplits);
     } else {
@@ -101,7 +109,7 @@ DecodeVariant parse_variant(const char* text) {
     if (!ok)
       std::fprintf(stderr,
                    "kvattn: KVATTN_DECODE_VARIANT: ignoring '%s' (expected copy=rows|pairs, stages=N, "
-                   "prefetch=0|128|256, splits=N, narrow=0|1)\n",
+                   "prefetch=0|128|256, splits=N, narrow=0|1, narrow_rows=8|16|32, tiles=fast|slow)\n",
                    item.c_str());
   }
   return v;
@@ -159,10 +167,11 @@ DecodeParams make_params(const AttentionProblem& p) {
   const DecodeVariant& variant = decode_variant();
   // A tile's rows (one sequence's group of g heads, or all its packed rows when
   // every query is short) fit 8: the narrow kernel (half the MMA work per key).
-  d.narrow = variant.narrow && tile_basis <= 8;
+  d.narrow = variant.narrow && tile_basis <= variant.narrow_rows;
   d.row_frags = d.narrow ? 1 : row_frags_for(tile_basis);
   const int tile_rows = d.narrow ? 8 : 16 * d.row_frags;
   d.row_tiles = static_cast<int>((rows_bound + tile_rows - 1) / tile_rows);
+  d.tile_fastest = variant.tiles == 1;
   d.num_splits = std::max(1, std::min(p.num_splits, kMaxSplits));
   d.copy_mode = variant.copy_mode;
   d.stages = variant.stages;
