@@ -30,6 +30,8 @@ using decode::KvKind;
 // of a CTA (Q load, pipeline fill, merge, partial write) stops being small.
 constexpr int64_t kMinKeysPerSplit = 512;
 constexpr size_t kWorkspaceAlign = 256;
+// Waves of resident CTAs (in tenths) the split heuristic aims for.
+constexpr int64_t kMinWavesX10 = 18;
 
 // Packed rows (query token x head of the group) of one (sequence, kv head).
 int64_t packed_rows_bound(int64_t max_seqlen_q, int num_q_heads, int num_kv_heads) {
@@ -47,28 +49,21 @@ double last_wave_fill(int64_t ctas, int64_t slots) {
   return waves / std::ceil(waves);
 }
 
-int64_t row_tiles_for(int64_t rows_bound) {
-  const int64_t tile_rows = 16 * row_frags_for(rows_bound);
-  return (rows_bound + tile_rows - 1) / tile_rows;
-}
-
 // Decode tuning knobs, read once per process from KVATTN_DECODE_VARIANT, a
 // comma-separated list of key=value (unknown keys and bad values are ignored):
 //   copy=pairs|rows (or 0|1)  thread -> byte mapping of the KV copies (decode_params.h)
 //   stages=N                  cp.async ring depth (clamped to 2 .. what fits 227 KB)
 //   prefetch=0|128|256        L2 prefetch-size hint on the KV copies
 //   splits=N                  split count used where the heuristic would run
-//   narrow_rows=N             narrow 8-row tiles where a tile basis fits N rows (8, 16 or 32)
-//   tiles=fast|slow           grid order of a (sequence, kv head)'s row tiles
+//   waves=N                   the split heuristic's wave target in tenths (default 18)
 // Meant for tuning sweeps (tools/dev/decode_sweep.sh); unset = the defaults below.
 struct DecodeVariant {
   int copy_mode = decode::kCopyRows;  // coalesced row copies: 1.2-1.6x faster than pairs on an H200 (docs/decode-tuning.md)
   int stages = 0;  // 0: DecodeShape::kStages
   int prefetch = 0;
   int splits = 0;  // 0: heuristic
-  bool narrow = true;  // 8-row transposed-MMA tiles where a tile's rows fit narrow_rows
-  int narrow_rows = 8;
-  int tiles = 0;  // 0: default order, 1: row tile fastest, 2: slowest
+  bool narrow = true;  // 8-row transposed-MMA tiles where a tile's rows fit 8
+  int waves_x10 = 0;  // 0: kMinWavesX10
 };
 
 DecodeVariant parse_variant(const char* text) {
@@ -96,10 +91,8 @@ DecodeVariant parse_variant(const char* text) {
       v.prefetch = num;
     } else if (key == "narrow" && (val == "0" || val == "1")) {
       v.narrow = val == "1";
-    } else if (key == "narrow_rows" && (val == "8" || val == "16" || val == "32")) {
-      v.narrow_rows = num;
-    } else if (key == "tiles" && (val == "fast" || val == "slow")) {
-      v.tiles = val == "fast" ? 1 : 2;
+    } else if (key == "waves" && num >= 5 && num <= 80) {
+      v.waves_x10 = num;
     } else if (key == "splits" && !val.empty()) {
       v.splits = std::clamp(num, 0, kMaxSplits);
     } else {
@@ -109,7 +102,7 @@ DecodeVariant parse_variant(const char* text) {
     if (!ok)
       std::fprintf(stderr,
                    "kvattn: KVATTN_DECODE_VARIANT: ignoring '%s' (expected copy=rows|pairs, stages=N, "
-                   "prefetch=0|128|256, splits=N, narrow=0|1, narrow_rows=8|16|32, tiles=fast|slow)\n",
+                   "prefetch=0|128|256, splits=N, narrow=0|1, waves=5..80)\n",
                    item.c_str());
   }
   return v;
@@ -118,6 +111,33 @@ DecodeVariant parse_variant(const char* text) {
 const DecodeVariant& decode_variant() {
   static const DecodeVariant v = parse_variant(std::getenv("KVATTN_DECODE_VARIANT"));
   return v;
+}
+
+// How the packed rows of one (sequence, kv head) are cut into CTA row tiles.
+struct RowTiling {
+  int64_t rows_bound = 0;  // packed rows a sequence may have
+  bool narrow = false;     // 8-row transposed-MMA tiles
+  int row_frags = 1;       // wide tiles: 16-row fragments per tile
+  int64_t row_tiles = 1;   // tiles per (sequence, kv head) in the grid
+  int64_t busy_tiles = 1;  // of which a typical sequence fills (the split heuristic counts these)
+};
+
+RowTiling row_tiling(int64_t max_seqlen_q, int num_q_heads, int num_kv_heads) {
+  RowTiling t;
+  t.rows_bound = packed_rows_bound(max_seqlen_q, num_q_heads, num_kv_heads);
+  const int64_t group = num_kv_heads > 0 ? num_q_heads / num_kv_heads : 1;
+  // A mixed batch (max_seqlen_q > kShortQueryMaxLen) holds mostly single-token
+  // decodes: size the row tile for q_len 1 (g rows) so they do not pay 16
+  // tokens' worth of MMA; a longer spec-verify sequence then spans several tiles.
+  const int64_t tile_basis = max_seqlen_q > kShortQueryMaxLen ? std::min(group, t.rows_bound) : t.rows_bound;
+  // A tile's rows (one sequence's group of g heads, or all its packed rows when
+  // every query is short) fit 8: the narrow kernel (half the MMA work per key).
+  t.narrow = decode_variant().narrow && tile_basis <= 8;
+  t.row_frags = t.narrow ? 1 : row_frags_for(tile_basis);
+  const int64_t tile_rows = t.narrow ? 8 : 16 * t.row_frags;
+  t.row_tiles = std::max<int64_t>(1, (t.rows_bound + tile_rows - 1) / tile_rows);
+  t.busy_tiles = std::max<int64_t>(1, (tile_basis + tile_rows - 1) / tile_rows);
+  return t;
 }
 
 size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
@@ -158,20 +178,13 @@ DecodeParams make_params(const AttentionProblem& p) {
   d.num_q_heads = p.num_q_heads;
   d.num_kv_heads = p.num_kv_heads;
   d.group = p.num_q_heads / p.num_kv_heads;
-  const int64_t rows_bound = packed_rows_bound(p.max_seqlen_q, p.num_q_heads, p.num_kv_heads);
+  const RowTiling t = row_tiling(p.max_seqlen_q, p.num_q_heads, p.num_kv_heads);
+  const int64_t rows_bound = t.rows_bound;
   d.rows_bound = static_cast<int>(rows_bound);
-  // A mixed batch (max_seqlen_q > kShortQueryMaxLen) holds mostly single-token
-  // decodes: size the row tile for q_len 1 (g rows) so they do not pay 16
-  // tokens' worth of MMA; a longer spec-verify sequence then spans several tiles.
-  const int64_t tile_basis = p.max_seqlen_q > kShortQueryMaxLen ? std::min<int64_t>(d.group, rows_bound) : rows_bound;
+  d.narrow = t.narrow;
+  d.row_frags = t.row_frags;
+  d.row_tiles = static_cast<int>(t.row_tiles);
   const DecodeVariant& variant = decode_variant();
-  // A tile's rows (one sequence's group of g heads, or all its packed rows when
-  // every query is short) fit 8: the narrow kernel (half the MMA work per key).
-  d.narrow = variant.narrow && tile_basis <= variant.narrow_rows;
-  d.row_frags = d.narrow ? 1 : row_frags_for(tile_basis);
-  const int tile_rows = d.narrow ? 8 : 16 * d.row_frags;
-  d.row_tiles = static_cast<int>((rows_bound + tile_rows - 1) / tile_rows);
-  d.tile_fastest = variant.tiles == 1;
   d.num_splits = std::max(1, std::min(p.num_splits, kMaxSplits));
   d.copy_mode = variant.copy_mode;
   d.stages = variant.stages;
@@ -252,17 +265,22 @@ int decode_num_splits(int64_t batch, int num_q_heads, int num_kv_heads, int head
   if (rows_bound <= 0 || max_seqlen_k <= 0 || batch <= 0) return 1;
   if (decode_variant().splits > 0) return decode_variant().splits;
 
-  // Enough CTAs for >= 2 full waves of resident CTAs, then among the next few
+  // Enough CTAs for ~2 waves of resident CTAs (a last wave 90% full counts:
+  // splitting spec-verify shapes that 1.94 waves already fill cost them 5-11%),
+  // then among the next few
   // counts the one whose last wave is fullest; never below ~512 keys a split.
-  // A launch of this head dim holds 2 CTAs per SM (wide tiles, 16-bit KV) or,
-  // narrow FP8 tiles up to D 128, 4: the count must fill the last wave of both
-  // (it cannot depend on the KV dtype: the workspace size query does not know it).
-  const int64_t base_ctas = batch * num_kv_heads * row_tiles_for(rows_bound);
+  // Wide tiles hold 2 CTAs per SM; narrow tiles 2 (16-bit KV) or, FP8 up to D
+  // 128, 4: the count must fill the last wave of both (it cannot depend on the
+  // KV dtype: the workspace size query does not know it).
+  const RowTiling t = row_tiling(max_seqlen_q, num_q_heads, num_kv_heads);
+  const int64_t base_ctas = batch * num_kv_heads * t.busy_tiles;
   const int64_t sms = std::max(sm_count, 1);
   const int64_t slots = sms * decode::decode_min_blocks_per_sm(head_dim);
-  const int64_t slots_fp8 = sms * decode::decode_min_blocks_per_sm(head_dim, /*narrow=*/true, /*kv_bytes=*/1);
+  const int64_t slots_fp8 = t.narrow ? sms * decode::decode_min_blocks_per_sm(head_dim, /*narrow=*/true, /*kv_bytes=*/1)
+                                     : slots;
   const int64_t cap = std::min<int64_t>(kMaxSplits, std::max<int64_t>(1, max_seqlen_k / kMinKeysPerSplit));
-  const int64_t want = (2 * slots + base_ctas - 1) / base_ctas;  // splits for 2 waves
+  const int64_t waves_x10 = decode_variant().waves_x10 > 0 ? decode_variant().waves_x10 : kMinWavesX10;
+  const int64_t want = (waves_x10 * slots + 10 * base_ctas - 1) / (10 * base_ctas);
   if (want <= 1) return 1;
   const int64_t first = std::min(want, cap);
   const int64_t last = std::min(2 * want, cap);

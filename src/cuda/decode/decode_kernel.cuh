@@ -74,15 +74,10 @@ __global__ void __launch_bounds__(kThreads, decode_min_blocks_per_sm(D, kNarrow,
   // CTAs that find no rows run last, in the slots the tail leaves idle,
   // instead of taking slots between the working ones.
   int bx = blockIdx.x;
-  int tile = 0;
-  if (p.tile_fastest) {
-    tile = bx % p.row_tiles;
-    bx /= p.row_tiles;
-  }
   const int hk = bx % p.num_kv_heads;
   bx /= p.num_kv_heads;
   const int b = bx % p.batch;
-  if (!p.tile_fastest) tile = bx / p.batch;
+  const int tile = bx / p.batch;
   const int split = blockIdx.y;
   const int num_splits = gridDim.y;
 

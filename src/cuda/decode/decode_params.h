@@ -46,9 +46,6 @@ struct DecodeParams {
   bool narrow = false;  // 8-row tiles, transposed MMAs (decode_rows_narrow.cuh)
   int row_frags = 1;    // wide kernel: 16-row mma fragments per CTA (1, 2 or 4); narrow: 1
   int row_tiles = 1;    // ceil(rows_bound / tile rows)
-  // Grid order: row tile fastest (the tiles of one (sequence, kv head) run side
-  // by side and share their KV reads in L2) or slowest (decode_kernel.cuh).
-  bool tile_fastest = false;
   int num_splits = 1;
   // Tuning knobs (decode.cu: defaults, KVATTN_DECODE_VARIANT overrides).
   int copy_mode = kCopyPairs;  // kCopyPairs or kCopyRows
