@@ -261,18 +261,17 @@ DecodeParams make_params(const AttentionProblem& p) {
 int decode_num_splits(int64_t batch, int num_q_heads, int num_kv_heads, int head_dim, int64_t max_seqlen_q,
                       int64_t max_seqlen_k, int requested, int sm_count) {
   if (requested > 0) return std::min(requested, kMaxSplits);
-  const int64_t rows_bound = packed_rows_bound(max_seqlen_q, num_q_heads, num_kv_heads);
-  if (rows_bound <= 0 || max_seqlen_k <= 0 || batch <= 0) return 1;
+  const RowTiling t = row_tiling(max_seqlen_q, num_q_heads, num_kv_heads);
+  if (t.rows_bound <= 0 || max_seqlen_k <= 0 || batch <= 0) return 1;
   if (decode_variant().splits > 0) return decode_variant().splits;
 
   // Enough CTAs for ~2 waves of resident CTAs (a last wave 90% full counts:
   // splitting spec-verify shapes that 1.94 waves already fill cost them 5-11%),
-  // then among the next few
-  // counts the one whose last wave is fullest; never below ~512 keys a split.
-  // Wide tiles hold 2 CTAs per SM; narrow tiles 2 (16-bit KV) or, FP8 up to D
-  // 128, 4: the count must fill the last wave of both (it cannot depend on the
-  // KV dtype: the workspace size query does not know it).
-  const RowTiling t = row_tiling(max_seqlen_q, num_q_heads, num_kv_heads);
+  // then among the next few counts the one whose last wave is fullest; never
+  // below ~512 keys a split. Wide tiles hold 2 CTAs per SM; narrow tiles 2
+  // (16-bit KV) or, FP8 up to D 128, 4: the count must fill the last wave of
+  // both (it cannot depend on the KV dtype: the workspace size query does not
+  // know it).
   const int64_t base_ctas = batch * num_kv_heads * t.busy_tiles;
   const int64_t sms = std::max(sm_count, 1);
   const int64_t slots = sms * decode::decode_min_blocks_per_sm(head_dim);
