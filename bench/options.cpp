@@ -31,7 +31,7 @@ static BackendChoice parse_backend(const std::string& name) {
 const char* usage_text() {
   return "usage: kvattn-bench [flags]\n"
          "  --workload NAME[,NAME]   standard workloads to run (default: all; "
-         "--list shows them; ad hoc: seqs_<count>x<q_len>[_ctx<cached>][_d<D>][_nc])\n"
+         "--list shows them; ad hoc: seqs_<count>x<q_len>[_ctx<cached>[-<hi>]][_d<D>][_nc])\n"
          "  --kv-dtype bf16,e4m3,e5m2  KV cache dtypes (default: all three; q "
          "is bf16)\n"
          "  --backend auto,portable,hopper  CUDA backends to time (default: "

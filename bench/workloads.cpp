@@ -32,16 +32,17 @@ std::vector<Workload> standard_workloads() {
   return list;
 }
 
-// "seqs_<count>x<q_len>[_ctx<cached>][_d<head dim>][_nc]": an ad-hoc prefill shape
-// (the standard heads and page size; _nc: not causal), for sweeps such as how the
+// "seqs_<count>x<q_len>[_ctx<cached>[-<cached_hi>]][_d<head dim>][_nc]": an ad-hoc
+// shape (the standard heads and page size; _nc: not causal; ctx<lo>-<hi>: cached
+// lengths spread evenly from lo to hi, a ragged batch), for sweeps such as how the
 // kernel's time per work tile depends on the sequence length. False if `name` does
 // not start with "seqs_"; throws if it does but is malformed.
 static bool parse_ad_hoc(const std::string& name, Workload& w) {
   const std::string prefix = "seqs_";
   if (name.rfind(prefix, 0) != 0) return false;
   const std::invalid_argument bad("--workload: '" + name +
-                                  "': expected seqs_<count>x<q_len>[_ctx<cached>][_d<head dim>][_nc], e.g. "
-                                  "seqs_1x32768 or seqs_8x2048_ctx6144_d64");
+                                  "': expected seqs_<count>x<q_len>[_ctx<cached>[-<cached_hi>]][_d<head dim>][_nc], e.g. "
+                                  "seqs_1x32768, seqs_8x2048_ctx6144_d64 or seqs_64x1_ctx1024-32768");
   // The whole of `text` as an integer in [lo, hi].
   const auto whole = [&](const std::string& text, int64_t lo, int64_t hi = INT64_MAX) {
     size_t used = 0;
@@ -61,13 +62,18 @@ static bool parse_ad_hoc(const std::string& name, Workload& w) {
   const size_t x = parts.empty() ? std::string::npos : parts[0].find('x');
   if (x == std::string::npos) throw bad;
   SeqGroup g;
-  g.count = whole(parts[0].substr(0, x), 1);
+  g.count = whole(parts[0].substr(0, x), 1, 1 << 20);
   g.q_len = whole(parts[0].substr(x + 1), 1);
+  int64_t cached_hi = -1;  // ctx<lo>-<hi>: a ragged batch
   w = Workload{};
   w.name = name;
   for (size_t i = 1; i < parts.size(); ++i) {
     const std::string& part = parts[i];
-    if (part.rfind("ctx", 0) == 0)
+    const size_t dash = part.find('-');
+    if (part.rfind("ctx", 0) == 0 && dash != std::string::npos) {
+      g.cached = whole(part.substr(3, dash - 3), 0);
+      cached_hi = whole(part.substr(dash + 1), g.cached);
+    } else if (part.rfind("ctx", 0) == 0)
       g.cached = whole(part.substr(3), 0);
     else if (part.rfind("d", 0) == 0)
       w.head_dim = static_cast<int>(whole(part.substr(1), 1, 1 << 16));
@@ -77,6 +83,15 @@ static bool parse_ad_hoc(const std::string& name, Workload& w) {
       throw bad;
   }
   w.groups = {g};
+  if (cached_hi >= 0) {
+    // Sequence i of n caches lo + (hi - lo) * i / (n - 1) tokens: evenly spread,
+    // as a serving batch's decodes are (the split heuristic sees only the longest).
+    w.groups.clear();
+    for (int64_t i = 0; i < g.count; ++i) {
+      const int64_t span = cached_hi - g.cached;
+      w.groups.push_back({1, g.q_len, g.cached + (g.count > 1 ? span * i / (g.count - 1) : 0)});
+    }
+  }
   return true;
 }
 
@@ -96,7 +111,7 @@ std::vector<Workload> select_workloads(const std::vector<std::string>& names) {
       std::string known;
       for (const Workload& w : all) known += (known.empty() ? "" : ", ") + w.name;
       throw std::invalid_argument("--workload: unknown workload '" + name + "'; expected one of: " + known +
-                                  " (or all, or an ad-hoc seqs_<count>x<q_len>[_ctx<cached>][_d<head dim>][_nc])");
+                                  " (or all, or an ad-hoc seqs_<count>x<q_len>[_ctx<cached>[-<cached_hi>]][_d<head dim>][_nc])");
     }
     picked.push_back(*it);
   }
@@ -127,6 +142,15 @@ std::vector<SeqLens> sequences(const Workload& w) {
 
 std::string shape_string(const Workload& w) {
   std::ostringstream os;
+  // A ragged ad-hoc batch (one group a sequence, same q_len): n x (q_len, lo..hi).
+  const bool ragged = w.groups.size() > 2 && std::all_of(w.groups.begin(), w.groups.end(), [&](const SeqGroup& g) {
+                        return g.count == 1 && g.q_len == w.groups[0].q_len;
+                      });
+  if (ragged) {
+    os << w.groups.size() << "x(" << w.groups[0].q_len << "," << w.groups.front().cached << ".."
+       << w.groups.back().cached << ")";
+    return os.str();
+  }
   for (size_t i = 0; i < w.groups.size(); ++i) {
     const SeqGroup& g = w.groups[i];
     os << (i ? "+" : "") << g.count << "x(" << g.q_len << "," << g.cached << ")";
