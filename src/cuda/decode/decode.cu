@@ -30,8 +30,16 @@ using decode::KvKind;
 // of a CTA (Q load, pipeline fill, merge, partial write) stops being small.
 constexpr int64_t kMinKeysPerSplit = 512;
 constexpr size_t kWorkspaceAlign = 256;
-// Waves of resident CTAs (in tenths) the split heuristic aims for.
-constexpr int64_t kMinWavesX10 = 18;
+// Waves of resident CTAs (in tenths) the split heuristic aims for. Narrow
+// (single-token) tiles split cheaply, and more waves shorten the tail of a
+// ragged batch, whose longest sequences may come last (3 waves against 1.8:
+// 64 decodes at 1k-32k -1 to -3%, 16 at 1k-128k -8 to -11%; uniform batches
+// level to +1.4%). Splitting wide (spec-verify) tiles costs their CTAs'
+// prologue and a 16-64-row combine (64 x 4 tokens at 8k: 0.46 ms at 1 split,
+// 0.49 at 2, 0.55 at 4): a last wave 90% full counts as the second
+// (docs/perf-notes.md, session 17).
+constexpr int64_t kNarrowWavesX10 = 30;
+constexpr int64_t kWideWavesX10 = 18;
 
 // Packed rows (query token x head of the group) of one (sequence, kv head).
 int64_t packed_rows_bound(int64_t max_seqlen_q, int num_q_heads, int num_kv_heads) {
@@ -55,7 +63,7 @@ double last_wave_fill(int64_t ctas, int64_t slots) {
 //   stages=N                  cp.async ring depth (clamped to 2 .. what fits 227 KB)
 //   prefetch=0|128|256        L2 prefetch-size hint on the KV copies
 //   splits=N                  split count used where the heuristic would run
-//   waves=N                   the split heuristic's wave target in tenths (default 18)
+//   waves=N                   the split heuristic's wave target in tenths (default 30 narrow, 18 wide)
 // Meant for tuning sweeps (tools/dev/decode_sweep.sh); unset = the defaults below.
 struct DecodeVariant {
   int copy_mode = decode::kCopyRows;  // coalesced row copies: 1.2-1.6x faster than pairs on an H200 (docs/decode-tuning.md)
@@ -63,7 +71,7 @@ struct DecodeVariant {
   int prefetch = 0;
   int splits = 0;  // 0: heuristic
   bool narrow = true;  // 8-row transposed-MMA tiles where a tile's rows fit 8
-  int waves_x10 = 0;  // 0: kMinWavesX10
+  int waves_x10 = 0;  // 0: kNarrowWavesX10 / kWideWavesX10
 };
 
 DecodeVariant parse_variant(const char* text) {
@@ -265,20 +273,20 @@ int decode_num_splits(int64_t batch, int num_q_heads, int num_kv_heads, int head
   if (t.rows_bound <= 0 || max_seqlen_k <= 0 || batch <= 0) return 1;
   if (decode_variant().splits > 0) return decode_variant().splits;
 
-  // Enough CTAs for ~2 waves of resident CTAs (a last wave 90% full counts:
-  // splitting spec-verify shapes that 1.94 waves already fill cost them 5-11%),
-  // then among the next few counts the one whose last wave is fullest; never
-  // below ~512 keys a split. Wide tiles hold 2 CTAs per SM; narrow tiles 2
-  // (16-bit KV) or, FP8 up to D 128, 4: the count must fill the last wave of
-  // both (it cannot depend on the KV dtype: the workspace size query does not
-  // know it).
+  // Enough CTAs for the wave target (at 2 CTAs per SM), then among the next
+  // few counts the one whose last wave is fullest; never below ~512 keys a
+  // split. Wide tiles hold 2 CTAs per SM; narrow tiles 2 (16-bit KV) or, FP8
+  // up to D 128, 4: the count must fill the last wave of both (it cannot
+  // depend on the KV dtype: the workspace size query does not know it).
   const int64_t base_ctas = batch * num_kv_heads * t.busy_tiles;
   const int64_t sms = std::max(sm_count, 1);
   const int64_t slots = sms * decode::decode_min_blocks_per_sm(head_dim);
   const int64_t slots_fp8 = t.narrow ? sms * decode::decode_min_blocks_per_sm(head_dim, /*narrow=*/true, /*kv_bytes=*/1)
                                      : slots;
   const int64_t cap = std::min<int64_t>(kMaxSplits, std::max<int64_t>(1, max_seqlen_k / kMinKeysPerSplit));
-  const int64_t waves_x10 = decode_variant().waves_x10 > 0 ? decode_variant().waves_x10 : kMinWavesX10;
+  const int64_t waves_x10 = decode_variant().waves_x10 > 0 ? decode_variant().waves_x10
+                            : t.narrow                      ? kNarrowWavesX10
+                                                            : kWideWavesX10;
   const int64_t want = (waves_x10 * slots + 10 * base_ctas - 1) / (10 * base_ctas);
   if (want <= 1) return 1;
   const int64_t first = std::min(want, cap);
