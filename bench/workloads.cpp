@@ -62,9 +62,8 @@ static bool parse_ad_hoc(const std::string& name, Workload& w) {
   const size_t x = parts.empty() ? std::string::npos : parts[0].find('x');
   if (x == std::string::npos) throw bad;
   SeqGroup g;
-  g.count = whole(parts[0].substr(0, x), 1, 1 << 20);
+  g.count = whole(parts[0].substr(0, x), 1);
   g.q_len = whole(parts[0].substr(x + 1), 1);
-  int64_t cached_hi = -1;  // ctx<lo>-<hi>: a ragged batch
   w = Workload{};
   w.name = name;
   for (size_t i = 1; i < parts.size(); ++i) {
@@ -72,7 +71,7 @@ static bool parse_ad_hoc(const std::string& name, Workload& w) {
     const size_t dash = part.find('-');
     if (part.rfind("ctx", 0) == 0 && dash != std::string::npos) {
       g.cached = whole(part.substr(3, dash - 3), 0);
-      cached_hi = whole(part.substr(dash + 1), g.cached);
+      g.cached_hi = whole(part.substr(dash + 1), g.cached);
     } else if (part.rfind("ctx", 0) == 0)
       g.cached = whole(part.substr(3), 0);
     else if (part.rfind("d", 0) == 0)
@@ -83,15 +82,6 @@ static bool parse_ad_hoc(const std::string& name, Workload& w) {
       throw bad;
   }
   w.groups = {g};
-  if (cached_hi >= 0) {
-    // Sequence i of n caches lo + (hi - lo) * i / (n - 1) tokens: evenly spread,
-    // as a serving batch's decodes are (the split heuristic sees only the longest).
-    w.groups.clear();
-    for (int64_t i = 0; i < g.count; ++i) {
-      const int64_t span = cached_hi - g.cached;
-      w.groups.push_back({1, g.q_len, g.cached + (g.count > 1 ? span * i / (g.count - 1) : 0)});
-    }
-  }
   return true;
 }
 
@@ -129,6 +119,7 @@ Workload scaled(const Workload& w, Scale scale) {
     g.count = std::max<int64_t>(1, g.count / scale.count_div);
     g.q_len = scale_len(g.q_len, scale.len_div);
     g.cached = scale_len(g.cached, scale.len_div);
+    if (g.cached_hi >= 0) g.cached_hi = scale_len(g.cached_hi, scale.len_div);
   }
   return s;
 }
@@ -136,24 +127,17 @@ Workload scaled(const Workload& w, Scale scale) {
 std::vector<SeqLens> sequences(const Workload& w) {
   std::vector<SeqLens> seqs;
   for (const SeqGroup& g : w.groups)
-    for (int64_t i = 0; i < g.count; ++i) seqs.push_back({g.q_len, g.cached + g.q_len});
+    for (int64_t i = 0; i < g.count; ++i) seqs.push_back({g.q_len, g.cached_of(i) + g.q_len});
   return seqs;
 }
 
 std::string shape_string(const Workload& w) {
   std::ostringstream os;
-  // A ragged ad-hoc batch (one group a sequence, same q_len): n x (q_len, lo..hi).
-  const bool ragged = w.groups.size() > 2 && std::all_of(w.groups.begin(), w.groups.end(), [&](const SeqGroup& g) {
-                        return g.count == 1 && g.q_len == w.groups[0].q_len;
-                      });
-  if (ragged) {
-    os << w.groups.size() << "x(" << w.groups[0].q_len << "," << w.groups.front().cached << ".."
-       << w.groups.back().cached << ")";
-    return os.str();
-  }
   for (size_t i = 0; i < w.groups.size(); ++i) {
     const SeqGroup& g = w.groups[i];
-    os << (i ? "+" : "") << g.count << "x(" << g.q_len << "," << g.cached << ")";
+    os << (i ? "+" : "") << g.count << "x(" << g.q_len << "," << g.cached;
+    if (g.cached_hi >= 0) os << ".." << g.cached_hi;
+    os << ")";
   }
   return os.str();
 }
@@ -170,7 +154,7 @@ static int64_t sequence_pairs(int64_t q_len, int64_t kv_len, bool causal) {
 
 int64_t visible_pairs(const Workload& w) {
   int64_t pairs = 0;
-  for (const SeqGroup& g : w.groups) pairs += g.count * sequence_pairs(g.q_len, g.cached + g.q_len, w.causal);
+  for (const SeqLens& s : sequences(w)) pairs += sequence_pairs(s.q_len, s.kv_len, w.causal);
   return pairs;
 }
 

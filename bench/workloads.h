@@ -11,11 +11,18 @@
 namespace kvattn_bench {
 
 // `count` sequences that each add `q_len` new tokens on top of `cached` ones
-// (kv_len = cached + q_len; the queries are the last q_len positions).
+// (kv_len = cached + q_len; the queries are the last q_len positions). With
+// cached_hi >= 0 the cached lengths spread evenly from `cached` to `cached_hi`
+// over the group (a ragged batch, longest last).
 struct SeqGroup {
   int64_t count = 0;
   int64_t q_len = 0;
   int64_t cached = 0;
+  int64_t cached_hi = -1;
+  // Cached tokens of the group's sequence i.
+  int64_t cached_of(int64_t i) const {
+    return cached_hi < 0 || count < 2 ? cached : cached + (cached_hi - cached) * i / (count - 1);
+  }
 };
 
 struct Workload {

@@ -281,8 +281,9 @@ int decode_num_splits(int64_t batch, int num_q_heads, int num_kv_heads, int head
   const int64_t base_ctas = batch * num_kv_heads * t.busy_tiles;
   const int64_t sms = std::max(sm_count, 1);
   const int64_t slots = sms * decode::decode_min_blocks_per_sm(head_dim);
-  const int64_t slots_fp8 = t.narrow ? sms * decode::decode_min_blocks_per_sm(head_dim, /*narrow=*/true, /*kv_bytes=*/1)
-                                     : slots;
+  // Slots at the narrow FP8 kernel's residency (wide tiles: the same 2 per SM).
+  const int64_t slots_narrow = t.narrow ? sms * decode::decode_min_blocks_per_sm(head_dim, /*narrow=*/true, /*kv_bytes=*/1)
+                                        : slots;
   const int64_t cap = std::min<int64_t>(kMaxSplits, std::max<int64_t>(1, max_seqlen_k / kMinKeysPerSplit));
   const int64_t waves_x10 = decode_variant().waves_x10 > 0 ? decode_variant().waves_x10
                             : t.narrow                      ? kNarrowWavesX10
@@ -294,7 +295,7 @@ int decode_num_splits(int64_t batch, int num_q_heads, int num_kv_heads, int head
   int64_t best = first;
   double best_eff = 0.0;
   for (int64_t s = first; s <= last; ++s) {
-    const double eff = std::min(last_wave_fill(base_ctas * s, slots), last_wave_fill(base_ctas * s, slots_fp8));
+    const double eff = std::min(last_wave_fill(base_ctas * s, slots), last_wave_fill(base_ctas * s, slots_narrow));
     if (eff > best_eff + 1e-9) best_eff = eff, best = s;
   }
   return static_cast<int>(best);
