@@ -45,7 +45,8 @@
 #                       everywhere / nowhere; the default is hopper_ping_pong.h's rule), hopper-nostore / hopper-noqtma
 #                       (KVATTN_HOPPER_TMA_STORE=0 / KVATTN_HOPPER_TMA_Q=0: output / Q rows by the threads),
 #                       hopper-l2kv (KVATTN_HOPPER_L2_SECTIONS=1: the persistent walk one KV head at a time, so
-#                       the tests' small shapes walk several L2 sections))
+#                       the tests' small shapes walk several L2 sections), hopper-prewiden (KVATTN_HOPPER_PREWIDEN=1:
+#                       FP8 K/V widened into the workspace scratch at any query length, src/cuda/prewiden))
 #   TIMEOUT_<STAGE>_S   per-stage cap in seconds (e.g. TIMEOUT_BUILD_S=400); the deadline caps them too
 #
 # The device has no network. Whatever it lacks travels in git-ignored folders
@@ -166,6 +167,7 @@ stage_cpp() {
           hopper-nostore) switch=KVATTN_HOPPER_TMA_STORE=0 ;;
           hopper-noqtma) switch=KVATTN_HOPPER_TMA_Q=0 ;;
           hopper-l2kv) switch=KVATTN_HOPPER_L2_SECTIONS=1 ;;
+          hopper-prewiden) switch=KVATTN_HOPPER_PREWIDEN=1 ;;
           *) echo "unknown GPU test backend $backend"; status=1; continue ;;
         esac
         env KVATTN_TEST_BACKEND=hopper "$switch" "$path" --gtest_output="xml:$DETAILS/$bin-$backend.xml" 2>&1 || status=1

@@ -126,7 +126,8 @@ std::vector<Row> run_workload(const Options& opts, const Workload& w, const KvDT
 
   const kvattn::Device device{kvattn::DeviceType::kCUDA, kDevice};
   const size_t ws_bytes = kvattn::varlen_attention_workspace_size(
-      first.batch, w.num_q_heads, w.num_kv_heads, w.head_dim, first.max_seqlen_q, first.max_seqlen_k, 0, device);
+      first.batch, w.num_q_heads, w.num_kv_heads, w.head_dim, first.max_seqlen_q, first.max_seqlen_k, 0, device,
+      kv.dtype);
   const DeviceBuffer workspace(ws_bytes);  // shared: the calls run one after another on one stream
   std::vector<kvattn::VarlenAttentionArgs> args;
   for (const InputSet& s : sets) {

@@ -54,9 +54,10 @@ def prepare_kvattn(w: Workload, kv_dtype: str, device) -> Runner:
         raise Skip(f"kvattn not importable ({e})") from e
     batch = make_paged(w, kv_dtype, device)
     extra = {}
-    if hasattr(kvattn, "get_workspace_size"):  # preallocated split-KV workspace, as a serving engine would keep
+    if hasattr(kvattn, "get_workspace_size"):  # preallocated workspace, as a serving engine would keep
+        cache_dtype = {"e4m3": "fp8_e4m3", "e5m2": "fp8_e5m2"}.get(kv_dtype)  # + the FP8 prewiden scratch
         nbytes = kvattn.get_workspace_size(batch.block_table.shape[0], w.num_q_heads, w.num_kv_heads, w.head_dim,
-                                           batch.max_seqlen_q, batch.max_seqlen_k)
+                                           batch.max_seqlen_q, batch.max_seqlen_k, kv_cache_dtype=cache_dtype)
         if nbytes > 0:
             extra["workspace"] = torch.empty(int(nbytes), dtype=torch.uint8, device=device)
     call = _varlen_call(kvattn.flash_attn_varlen_func, batch, w.causal, **extra)

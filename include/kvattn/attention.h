@@ -68,4 +68,14 @@ size_t varlen_attention_workspace_size(int64_t batch, int num_q_heads, int num_k
                                        int64_t max_seqlen_q, int64_t max_seqlen_k, int num_splits,
                                        Device device);
 
+// The same, plus room for what a call with this KV cache dtype can use beyond the
+// splits: with an FP8 cache on a Hopper GPU and long query rows, a 16-bit scratch
+// the FP8 K/V of the prefill sequences are widened into once per call (at most
+// batch x max_seqlen_k x Hkv x D x 4 bytes, only when that is <= 512 MiB;
+// docs/semantics.md S9). A call given the smaller size above still runs, with
+// the FP8 kernels widening per tile.
+size_t varlen_attention_workspace_size(int64_t batch, int num_q_heads, int num_kv_heads, int head_dim,
+                                       int64_t max_seqlen_q, int64_t max_seqlen_k, int num_splits,
+                                       Device device, DType kv_dtype);
+
 }  // namespace kvattn

@@ -13,9 +13,11 @@ _workspace_cache = {}
 
 
 def workspace_bytes(batch, num_q_heads, num_kv_heads, head_dim, max_seqlen_q, max_seqlen_k, num_splits,
-                    device_type, device_index):
+                    device_type, device_index, kv_dtype_code=-1):
+    """Split-KV bytes, plus the FP8 prewiden scratch when kv_dtype_code (a DTYPE
+    code; -1 unknown) and the sizes call for one (include/kvattn/attention.h)."""
     key = (batch, num_q_heads, num_kv_heads, head_dim, max_seqlen_q, max_seqlen_k, num_splits, device_type,
-           device_index)
+           device_index, kv_dtype_code)
     size = _workspace_cache.get(key)
     if size is None:
         size = ext.workspace_size(*key)

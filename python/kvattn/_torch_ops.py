@@ -125,11 +125,12 @@ def _varlen_impl(q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_k, block_table, ma
         stream = 0
     else:
         stream = _stream(idx)
-        # Split-KV scratch, allocated per call from torch's caching allocator
-        # (inside a CUDA graph capture it comes from the graph's pool).
-        if workspace is None and num_splits != 1 and q.dim() == 3 and k.dim() >= 2 and cu_seqlens_q is not None:
+        # Split-KV partials and the FP8 prewiden scratch, allocated per call from
+        # torch's caching allocator (inside a CUDA graph capture: the graph's pool).
+        if workspace is None and q.dim() == 3 and k.dim() >= 2 and cu_seqlens_q is not None:
+            kv_code = kv_dtype_code if kv_dtype_code >= 0 else _DTYPE_CODES.get(k.dtype, -1)
             nbytes = workspace_bytes(cu_seqlens_q.shape[0] - 1, q.shape[1], k.shape[-2], q.shape[2], max_seqlen_q,
-                                     max_seqlen_k, num_splits, DEVICE_CUDA, idx)
+                                     max_seqlen_k, num_splits, DEVICE_CUDA, idx, kv_code)
             if nbytes:
                 workspace = torch.empty(nbytes, dtype=torch.uint8, device=q.device)
     call = (_arr(q), _bytes_as(k, kv_dtype_code), _bytes_as(v, kv_dtype_code), _arr(cu_seqlens_q),

@@ -64,10 +64,12 @@ def flash_attn_varlen_func(q, k, v, max_seqlen_q, cu_seqlens_q, max_seqlen_k, cu
     # When q's library cannot allocate (a bare DLPack producer), no workspace: a
     # heuristic split then runs unsplit, an explicit num_splits > 1 is an error
     # naming `workspace` (pass one).
-    if (workspace is None and device_type == DEVICE_CUDA and num_splits != 1 and len(k.shape) >= 2
+    if (workspace is None and device_type == DEVICE_CUDA and len(k.shape) >= 2
             and hasattr(cu_seqlens_q, "shape") and _generic.can_allocate(q)):
+        kv_code = k_arg[1] if isinstance(k_arg, tuple) else _generic.dtype_code(k)
         nbytes = workspace_bytes(cu_seqlens_q.shape[0] - 1, q.shape[1], k.shape[-2], q.shape[2], max_seqlen_q,
-                                 max_seqlen_k, num_splits, device_type, device_index)
+                                 max_seqlen_k, num_splits, device_type, device_index,
+                                 -1 if kv_code is None else kv_code)
         if nbytes:
             workspace = _generic.empty(q, (nbytes,), "uint8")
     scale = 0.0 if softmax_scale is None else float(softmax_scale)
@@ -159,10 +161,15 @@ def _parse_device(device):
 
 
 def get_workspace_size(batch, num_q_heads, num_kv_heads, head_dim, max_seqlen_q, max_seqlen_k, num_splits=0,
-                       device="cuda"):
-    """Bytes of split-KV workspace a flash_attn_varlen_func call with these
-    host-side sizes may use (0 when it never splits, e.g. on CPU). Only host
+                       device="cuda", kv_cache_dtype=None):
+    """Bytes of workspace a flash_attn_varlen_func call with these host-side
+    sizes may use (0 when it needs none, e.g. on CPU): split-KV partials and,
+    with kv_cache_dtype "fp8" / "fp8_e4m3" / "fp8_e5m2" on a Hopper GPU with long
+    query rows, the scratch its FP8 K/V are widened into once per call (at most
+    batch x max_seqlen_k x num_kv_heads x head_dim x 4 bytes, used only when that
+    is <= 512 MiB; a smaller workspace still works, widening per tile). Only host
     values: safe to call before CUDA-graph capture to preallocate `workspace`."""
     device_type, device_index = _parse_device(device)
+    kv_code = -1 if kv_cache_dtype in (None, "auto") else _args.raw_kv_code(kv_cache_dtype)
     return workspace_bytes(int(batch), int(num_q_heads), int(num_kv_heads), int(head_dim), int(max_seqlen_q),
-                           int(max_seqlen_k), int(num_splits), device_type, device_index)
+                           int(max_seqlen_k), int(num_splits), device_type, device_index, kv_code)

@@ -67,8 +67,9 @@ NB_MODULE(_kvattn_ext, m) {
 
   m.def("workspace_size", &kvattn_py::workspace_size, nb::arg("batch"), nb::arg("num_q_heads"),
         nb::arg("num_kv_heads"), nb::arg("head_dim"), nb::arg("max_seqlen_q"), nb::arg("max_seqlen_k"),
-        nb::arg("num_splits"), nb::arg("device_type"), nb::arg("device_index"),
-        "Split-KV workspace bytes for a call with these host-side sizes.");
+        nb::arg("num_splits"), nb::arg("device_type"), nb::arg("device_index"), nb::arg("kv_dtype") = -1,
+        "Workspace bytes for a call with these host-side sizes: split-KV partials, and with a KV "
+        "dtype code (-1: unknown) the FP8 prewiden scratch where such a call uses one.");
 
   m.def("reshape_and_cache_flash", &kvattn_py::reshape_and_cache_flash, nb::arg("key"), nb::arg("value"),
         nb::arg("key_cache"), nb::arg("value_cache"), nb::arg("slot_mapping"), nb::arg("kv_cache_dtype"),

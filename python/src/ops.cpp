@@ -82,10 +82,14 @@ void varlen_attention(nb::handle q, nb::handle k, nb::handle v, nb::handle cu_se
 }
 
 size_t workspace_size(int64_t batch, int num_q_heads, int num_kv_heads, int head_dim, int64_t max_seqlen_q,
-                      int64_t max_seqlen_k, int num_splits, int device_type, int device_index) {
+                      int64_t max_seqlen_k, int num_splits, int device_type, int device_index, int kv_dtype) {
+  const kvattn::Device device = device_from_ints(device_type, device_index);
+  if (kv_dtype < 0)  // unknown KV dtype: the split-KV bytes only
+    return kvattn::varlen_attention_workspace_size(batch, num_q_heads, num_kv_heads, head_dim, max_seqlen_q,
+                                                   max_seqlen_k, num_splits, device);
   return kvattn::varlen_attention_workspace_size(batch, num_q_heads, num_kv_heads, head_dim, max_seqlen_q,
-                                                 max_seqlen_k, num_splits,
-                                                 device_from_ints(device_type, device_index));
+                                                 max_seqlen_k, num_splits, device,
+                                                 static_cast<kvattn::DType>(kv_dtype));
 }
 
 void reshape_and_cache_flash(nb::handle key, nb::handle value, nb::handle key_cache, nb::handle value_cache,

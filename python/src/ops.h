@@ -19,8 +19,9 @@ void varlen_attention(nb::handle q, nb::handle k, nb::handle v, nb::handle cu_se
                       nb::handle out, nb::handle softmax_lse, int num_splits, nb::handle workspace, int backend,
                       std::uintptr_t stream);
 
+// kv_dtype: a kvattn::DType code, or -1 for the split-KV bytes only.
 size_t workspace_size(int64_t batch, int num_q_heads, int num_kv_heads, int head_dim, int64_t max_seqlen_q,
-                      int64_t max_seqlen_k, int num_splits, int device_type, int device_index);
+                      int64_t max_seqlen_k, int num_splits, int device_type, int device_index, int kv_dtype);
 
 void reshape_and_cache_flash(nb::handle key, nb::handle value, nb::handle key_cache, nb::handle value_cache,
                              nb::handle slot_mapping, const std::string& kv_cache_dtype, nb::handle k_scale,

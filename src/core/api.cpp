@@ -3,6 +3,7 @@
 // so a rejected call writes nothing.
 #include <cstdint>
 
+#include "core/backends.h"
 #include "core/check.h"
 #include "core/dispatch.h"
 #include "core/validate.h"
@@ -28,6 +29,16 @@ size_t varlen_attention_workspace_size(int64_t batch, int num_q_heads, int num_k
   require_in_range(device.index, "device", 0, INT32_MAX);
   return plan_cuda_splits(batch, num_q_heads, num_kv_heads, head_dim, max_seqlen_q, max_seqlen_k, num_splits, device)
       .workspace_bytes;
+}
+
+size_t varlen_attention_workspace_size(int64_t batch, int num_q_heads, int num_kv_heads, int head_dim,
+                                       int64_t max_seqlen_q, int64_t max_seqlen_k, int num_splits, Device device,
+                                       DType kv_dtype) {
+  const size_t split_bytes = varlen_attention_workspace_size(batch, num_q_heads, num_kv_heads, head_dim,
+                                                             max_seqlen_q, max_seqlen_k, num_splits, device);
+  if (device.type != DeviceType::kCUDA) return split_bytes;
+  return split_bytes +
+         cuda_attention_prewiden_bytes(batch, num_kv_heads, head_dim, max_seqlen_q, max_seqlen_k, kv_dtype, device);
 }
 
 void reshape_and_cache_flash(const CacheWriteArgs& args) { run_cache_write(make_cache_write_problem(args)); }

@@ -27,6 +27,11 @@ int cuda_attention_num_splits(int64_t batch, int num_q_heads, int num_kv_heads, 
 size_t cuda_attention_workspace_size(int64_t batch, int num_q_heads, int num_kv_heads, int head_dim,
                                      int64_t max_seqlen_q, int64_t max_seqlen_k, int num_splits,
                                      Device device);
+// Extra workspace bytes for the FP8 prewiden scratch (src/cuda/prewiden/prewiden.h),
+// 0 when such a call would not use it (also: not a Hopper device). Placed after the
+// split-KV bytes.
+size_t cuda_attention_prewiden_bytes(int64_t batch, int num_kv_heads, int head_dim, int64_t max_seqlen_q,
+                                     int64_t max_seqlen_k, DType kv_dtype, Device device);
 bool cuda_device_is_hopper(Device device);
 
 }  // namespace kvattn

@@ -246,7 +246,8 @@ void resolve_splits(const VarlenAttentionArgs& a, const Sizes& s, AttentionProbl
   const SplitPlan plan = plan_cuda_splits(s.batch, s.num_q_heads, s.num_kv_heads, s.head_dim, a.max_seqlen_q,
                                           a.max_seqlen_k, requested, a.q.device);
   p.num_splits = resolve_num_splits(requested, plan, a.workspace);
-  if (p.num_splits > 1) {
+  // Passed on even unsplit: the FP8 prewiden scratch sits after the split bytes.
+  if (a.workspace.defined()) {
     p.workspace = a.workspace.data;
     p.workspace_bytes = static_cast<size_t>(a.workspace.numel()) * dtype_size(a.workspace.dtype);
   }

@@ -15,6 +15,7 @@
 #include "cuda/decode/decode.h"
 #include "cuda/hopper/hopper_prefill.h"
 #include "cuda/prefill/prefill.h"
+#include "cuda/prewiden/prewiden.h"
 #include "kvattn/error.h"
 
 namespace kvattn {
@@ -92,9 +93,17 @@ void cuda_varlen_attention(const AttentionProblem& p) {
   cuda::launch_decode_splitkv(p, stream);
   if (p.max_seqlen_q > cuda::kShortQueryMaxLen) {
     // kCudaHopper covers the shapes its kernels were built for; the rest run portable.
-    if (p.backend == Backend::kCudaHopper && cuda::hopper_prefill_supports(p))
-      cuda::launch_prefill_hopper(p, stream, /*skip_short_queries=*/true);
-    else
+    if (p.backend == Backend::kCudaHopper && cuda::hopper_prefill_supports(p)) {
+      // FP8 KV widened once into the workspace's scratch when it is there (prewiden.h).
+      const size_t split_bytes = cuda::decode_workspace_bytes(p.batch, p.num_q_heads, p.num_kv_heads, p.head_dim,
+                                                              p.max_seqlen_q, p.num_splits);
+      if (cuda::prewiden_planned(p, split_bytes)) {
+        const AttentionProblem wide = cuda::launch_prewiden(p, split_bytes, stream);
+        cuda::launch_prefill_hopper(wide, stream, /*skip_short_queries=*/true, /*wait_first=*/true);
+      } else {
+        cuda::launch_prefill_hopper(p, stream, /*skip_short_queries=*/true);
+      }
+    } else
       cuda::launch_prefill_portable(p, stream, /*skip_short_queries=*/true);
   }
 }
@@ -116,6 +125,12 @@ size_t cuda_attention_workspace_size(int64_t batch, int num_q_heads, int num_kv_
   const int splits = cuda_attention_num_splits(batch, num_q_heads, num_kv_heads, head_dim, max_seqlen_q,
                                                max_seqlen_k, num_splits, device);
   return cuda::decode_workspace_bytes(batch, num_q_heads, num_kv_heads, head_dim, max_seqlen_q, splits);
+}
+
+size_t cuda_attention_prewiden_bytes(int64_t batch, int num_kv_heads, int head_dim, int64_t max_seqlen_q,
+                                     int64_t max_seqlen_k, DType kv_dtype, Device device) {
+  if (!cuda_device_is_hopper(device)) return 0;
+  return cuda::prewiden_workspace_bytes(batch, num_kv_heads, head_dim, max_seqlen_q, max_seqlen_k, kv_dtype);
 }
 
 bool cuda_device_is_hopper(Device device) {

@@ -90,7 +90,8 @@ kvattn::VarlenAttentionArgs device_args(DeviceCase& dc, const AttentionCaseData&
   const AttentionCase& c = d.c;
   const size_t ws = kvattn::varlen_attention_workspace_size(static_cast<int64_t>(c.seqs.size()), c.num_q_heads,
                                                             c.num_kv_heads, c.head_dim, d.l.max_seqlen_q,
-                                                            d.l.max_seqlen_k, c.num_splits, cuda_device());
+                                                            d.l.max_seqlen_k, c.num_splits, cuda_device(),
+                                                            c.kv_dtype);
   if (ws > 0) {
     if (dc.workspace.bytes() < ws) dc.workspace = DeviceMemory(ws);
     a.workspace = kvattn::TensorView::contiguous(dc.workspace.get(), kvattn::DType::kUInt8,

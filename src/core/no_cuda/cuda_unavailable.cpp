@@ -17,6 +17,7 @@ void cuda_cache_write(const CacheWriteProblem&) { no_cuda("device"); }
 void cuda_merge(const MergeProblem&) { no_cuda("device"); }
 int cuda_attention_num_splits(int64_t, int, int, int, int64_t, int64_t, int, Device) { return 1; }
 size_t cuda_attention_workspace_size(int64_t, int, int, int, int64_t, int64_t, int, Device) { return 0; }
+size_t cuda_attention_prewiden_bytes(int64_t, int, int, int64_t, int64_t, DType, Device) { return 0; }
 bool cuda_device_is_hopper(Device) { return false; }
 
 }  // namespace kvattn

@@ -17,20 +17,21 @@ namespace hopper {
 
 #define KVATTN_HOPPER_HEAD_DIMS(X) X(64) X(128) X(256)
 
-// problem: for the TMA descriptors of its K/V cache (hopper_tma.h).
+// problem: for the TMA descriptors of its K/V cache (hopper_tma.h). wait_first: K/V
+// are the previous kernel's output (HopperParams::wait_first).
 template <int kHeadDim, class QT, bool kFp8Kv>
 void launch_instance(const AttentionProblem& problem, const PrefillParams& params, const PrefillGrid& grid,
-                     cudaStream_t stream);
+                     cudaStream_t stream, bool wait_first);
 
-#define KVATTN_HOPPER_INSTANTIATE(D)                                                                          \
-  template void launch_instance<D, __nv_bfloat16, false>(const AttentionProblem&, const PrefillParams&,       \
-                                                         const PrefillGrid&, cudaStream_t);                   \
-  template void launch_instance<D, __nv_bfloat16, true>(const AttentionProblem&, const PrefillParams&,        \
-                                                        const PrefillGrid&, cudaStream_t);                    \
-  template void launch_instance<D, __half, false>(const AttentionProblem&, const PrefillParams&, const PrefillGrid&, \
-                                                  cudaStream_t);                                              \
-  template void launch_instance<D, __half, true>(const AttentionProblem&, const PrefillParams&, const PrefillGrid&,  \
-                                                 cudaStream_t);
+#define KVATTN_HOPPER_INSTANTIATE(D)                                                                    \
+  template void launch_instance<D, __nv_bfloat16, false>(const AttentionProblem&, const PrefillParams&, \
+                                             const PrefillGrid&, cudaStream_t, bool);                   \
+  template void launch_instance<D, __nv_bfloat16, true>(const AttentionProblem&, const PrefillParams&,  \
+                                             const PrefillGrid&, cudaStream_t, bool);                   \
+  template void launch_instance<D, __half, false>(const AttentionProblem&, const PrefillParams&,        \
+                                             const PrefillGrid&, cudaStream_t, bool);                   \
+  template void launch_instance<D, __half, true>(const AttentionProblem&, const PrefillParams&,         \
+                                             const PrefillGrid&, cudaStream_t, bool);
 
 }  // namespace hopper
 }  // namespace cuda

@@ -241,6 +241,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     }
   }
   __syncthreads();  // barriers initialized
+  if (params.wait_first) grid_dependency_wait();
 
   // ---- producer: the K/V tiles of every work tile, in order; its rings carry on
   // from one work tile to the next, so it loads the next tile's first K/V while

@@ -29,7 +29,7 @@ namespace hopper {
 // one per tile); else one per tile.
 template <int kHeadDim, class QT, bool kFp8Kv>
 void launch_instance(const AttentionProblem& problem, const PrefillParams& params, const PrefillGrid& g,
-                     cudaStream_t stream) {
+                     cudaStream_t stream, bool wait_first) {
   using Traits = HopperTraits<kHeadDim, QT, kFp8Kv>;
   const HopperSwitches& sw = hopper_switches();
   HopperParams hp;
@@ -53,6 +53,7 @@ void launch_instance(const AttentionProblem& problem, const PrefillParams& param
                                              tiles_per_slot, grid.x, sw.l2_sections);
   hp.ping_pong = hopper_ping_pong(kHeadDim, kFp8Kv, problem.max_seqlen_k, sw.ping_pong);
   hp.experiment = sw.experiment;
+  hp.wait_first = wait_first;
   make_kv_load(problem, Traits::kBlockN, sw.tma, hp.kv);
   make_row_tma(problem, sw.tma_q, sw.tma_store, hp.rows_tma);
   static std::atomic<uint64_t> smem_configured{0};

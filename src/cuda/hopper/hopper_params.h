@@ -61,6 +61,9 @@ struct HopperParams {
   int m_blocks = 0;         // kBlockM-row tiles over max_seqlen_q x pack (host bound)
   int num_bh = 0;           // batch x heads (m_blocks x num_bh < 2^31, host check)
   int section_heads = 1;    // head slots per L2 section of the persistent walk (hopper_l2_section_heads)
+  // K/V are the previous kernel's output (the prewiden scratch, prewiden.h): wait for
+  // that grid before anything else (else the kernel waits for it only at its end).
+  bool wait_first = false;
 };
 
 }  // namespace hopper

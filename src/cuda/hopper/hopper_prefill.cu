@@ -30,14 +30,14 @@ namespace {
 
 template <class QT>
 void dispatch_head_dim(const AttentionProblem& p, const PrefillParams& params, const PrefillGrid& grid,
-                       cudaStream_t stream, bool fp8) {
+                       cudaStream_t stream, bool fp8, bool wait_first) {
   switch (p.head_dim) {
 #define KVATTN_HOPPER_CASE(D)                                      \
   case D:                                                          \
     if (fp8)                                                       \
-      hopper::launch_instance<D, QT, true>(p, params, grid, stream);  \
+      hopper::launch_instance<D, QT, true>(p, params, grid, stream, wait_first);  \
     else                                                           \
-      hopper::launch_instance<D, QT, false>(p, params, grid, stream); \
+      hopper::launch_instance<D, QT, false>(p, params, grid, stream, wait_first); \
     return;
     KVATTN_HOPPER_HEAD_DIMS(KVATTN_HOPPER_CASE)
 #undef KVATTN_HOPPER_CASE
@@ -50,9 +50,9 @@ void dispatch_head_dim(const AttentionProblem& p, const PrefillParams& params, c
 }  // namespace
 #endif
 
-void launch_prefill_hopper(const AttentionProblem& p, cudaStream_t stream, bool skip_short_queries) {
+void launch_prefill_hopper(const AttentionProblem& p, cudaStream_t stream, bool skip_short_queries, bool wait_first) {
 #if !defined(KVATTN_HAVE_HOPPER_KERNELS)
-  (void)p, (void)stream, (void)skip_short_queries;
+  (void)p, (void)stream, (void)skip_short_queries, (void)wait_first;
   throw Error(ErrorCode::kNotImplemented, "backend", "this build has no Hopper kernels (CUTLASS headers missing)");
 #else
   PrefillGrid grid;
@@ -60,9 +60,9 @@ void launch_prefill_hopper(const AttentionProblem& p, cudaStream_t stream, bool 
   PrefillParams params = make_prefill_params(p, skip_short_queries);
   const bool fp8 = is_fp8(p.kv_dtype);
   if (p.q_dtype == DType::kBFloat16)
-    dispatch_head_dim<__nv_bfloat16>(p, params, grid, stream, fp8);
+    dispatch_head_dim<__nv_bfloat16>(p, params, grid, stream, fp8, wait_first);
   else
-    dispatch_head_dim<__half>(p, params, grid, stream, fp8);
+    dispatch_head_dim<__half>(p, params, grid, stream, fp8, wait_first);
 #endif
 }
 

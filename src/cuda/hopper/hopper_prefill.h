@@ -13,8 +13,10 @@ namespace cuda {
 bool hopper_prefill_supports(const AttentionProblem& p);
 
 // Like launch_prefill_portable; requires hopper_prefill_supports(p) and an
-// sm_90 device.
-void launch_prefill_hopper(const AttentionProblem& p, cudaStream_t stream, bool skip_short_queries);
+// sm_90 device. wait_first: p's K/V are the output of the kernel launched just
+// before (launch_prewiden), so the kernel waits for it before it starts.
+void launch_prefill_hopper(const AttentionProblem& p, cudaStream_t stream, bool skip_short_queries,
+                           bool wait_first = false);
 
 }  // namespace cuda
 }  // namespace kvattn

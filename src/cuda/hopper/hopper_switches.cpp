@@ -63,6 +63,7 @@ const HopperSwitches& hopper_switches() {
     r.ping_pong = read_01("KVATTN_HOPPER_PINGPONG");
     r.pack_gqa = read_01("KVATTN_HOPPER_PACK_GQA");
     r.l2_sections = read_01("KVATTN_HOPPER_L2_SECTIONS");
+    r.prewiden = read_01("KVATTN_HOPPER_PREWIDEN");
     r.experiment = read_experiment();
     return r;
   }();

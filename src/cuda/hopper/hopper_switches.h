@@ -8,6 +8,8 @@
 //   KVATTN_HOPPER_PACK_GQA=0|1    GQA packing never / whenever Hq > Hkv (unset: hopper_pack.h's rule)
 //   KVATTN_HOPPER_L2_SECTIONS=0|1 persistent walk over all heads at once / one KV head at a time
 //                                 (unset: hopper_l2.h's rule)
+//   KVATTN_HOPPER_PREWIDEN=0|1    FP8 KV widened per tile always / into the workspace's 16-bit scratch
+//                                 at any max_seqlen_q > 16 when it fits (unset: prewiden.h's rule)
 //   KVATTN_HOPPER_EXPERIMENT=...  comma-separated diagnostics (hopper_params.h; results are wrong)
 // Values they do not understand are reported on stderr and ignored.
 #pragma once
@@ -23,6 +25,7 @@ struct HopperSwitches {
   int ping_pong = -1;  // -1 unset, 0 never, 1 always
   int pack_gqa = -1;  // -1 unset, 0 never, 1 always
   int l2_sections = -1;  // -1 unset, 0 one section, 1 one KV head per section
+  int prewiden = -1;     // -1 unset, 0 never, 1 whenever the scratch fits (prewiden.h)
   unsigned experiment = 0;  // kHopperNoLoad | kHopperNoSoftmax | kHopperNoWiden[K|V]
 };
 

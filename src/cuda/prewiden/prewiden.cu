@@ -1,0 +1,209 @@
+// The widening pass of prewiden.h: FP8 K/V of the long-query sequences -> a
+// 16-bit paged scratch (one page per sequence), and the tables that describe it.
+#include "cuda/prewiden/prewiden.h"
+
+#include <algorithm>
+#include <cstdint>
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "core/backends.h"
+#include "cuda/common/fp8_widen.h"
+#include "cuda/common/launch_utils.h"
+#include "cuda/common/ptx.h"
+#include "cuda/common/routing.h"
+#include "cuda/hopper/hopper_switches.h"
+
+namespace kvattn {
+namespace cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kTokensPerCta = 32;
+constexpr size_t kAlign = 1024;  // scratch and tables: TMA wants >= 16, a page-aligned start is free
+
+size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
+
+// Scratch page: max_seqlen_k rounded up so that the Hopper kernel's KV tile (128
+// keys; 80 for 16-bit D 256) divides it and every tile arrives as one TMA box.
+int64_t scratch_page(int head_dim, int64_t max_seqlen_k) {
+  const int64_t align = head_dim == 256 ? 640 : 128;
+  return (std::max<int64_t>(max_seqlen_k, 1) + align - 1) / align * align;
+}
+
+struct ScratchLayout {
+  int64_t page = 0;
+  size_t table = 0, used = 0, k = 0, v = 0, total = 0;  // byte offsets from the aligned base; total size
+};
+
+ScratchLayout scratch_layout(int64_t batch, int num_kv_heads, int head_dim, int64_t max_seqlen_k) {
+  ScratchLayout s;
+  s.page = scratch_page(head_dim, max_seqlen_k);
+  const size_t table_bytes = align_up(size_t(batch) * sizeof(int32_t), kAlign);
+  const size_t kv_bytes = align_up(size_t(batch) * size_t(s.page) * size_t(num_kv_heads) * size_t(head_dim) * 2, kAlign);
+  s.table = 0;
+  s.used = table_bytes;
+  s.k = 2 * table_bytes;
+  s.v = s.k + kv_bytes;
+  s.total = s.v + kv_bytes + kAlign;  // + slack to align the caller's pointer
+  return s;
+}
+
+struct PrewidenParams {
+  const uint8_t* k = nullptr;
+  const uint8_t* v = nullptr;
+  int64_t k_stride_block = 0, k_stride_token = 0, k_stride_head = 0;  // bytes (= FP8 elements)
+  int64_t v_stride_block = 0, v_stride_token = 0, v_stride_head = 0;
+  bool paged = false;
+  int page_size = 0;
+  const int32_t* block_table = nullptr;
+  int64_t block_table_stride = 0;
+  const int32_t* cu_seqlens_q = nullptr;
+  const int32_t* cu_seqlens_k = nullptr;
+  const int32_t* seqused_k = nullptr;
+  void* k_out = nullptr;  // [batch][page][Hkv][D] of q's 16-bit type
+  void* v_out = nullptr;
+  int32_t* table = nullptr;  // [batch]: b
+  int32_t* used = nullptr;   // [batch]: kv_len(b)
+  int64_t batch = 0;
+  int64_t page = 0;  // scratch page (tokens)
+  int num_kv_heads = 0;
+  int head_dim = 0;
+};
+
+// One CTA: kTokensPerCta tokens of one (sequence, kv head), K and V, 16 FP8 codes
+// (one 16-byte load) per thread and step. Sequences with short queries belong
+// to the decode family, which reads the FP8 cache itself: skipped.
+template <class OutT, Fp8Format kFormat>
+__global__ void __launch_bounds__(kThreads) prewiden_kernel(const __grid_constant__ PrewidenParams p) {
+  grid_dependents_may_launch();  // the prefill kernel may queue; it waits for this grid
+  const int chunk = blockIdx.x / p.num_kv_heads;
+  const int h = blockIdx.x % p.num_kv_heads;
+  const int vecs_per_row = p.head_dim / 16;
+  const int vecs = kTokensPerCta * vecs_per_row;
+  for (int64_t b = blockIdx.y; b < p.batch; b += gridDim.y) {
+    const int q_len = p.cu_seqlens_q[b + 1] - p.cu_seqlens_q[b];
+    const int kv_len = p.paged ? p.seqused_k[b] : p.cu_seqlens_k[b + 1] - p.cu_seqlens_k[b];
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+      p.table[b] = static_cast<int32_t>(b);
+      p.used[b] = kv_len;
+    }
+    if (is_short_query(q_len)) continue;
+    const int64_t pos0 = int64_t(chunk) * kTokensPerCta;
+    for (int i = threadIdx.x; i < 2 * vecs; i += kThreads) {
+      const bool is_v = i >= vecs;
+      const int j = is_v ? i - vecs : i;
+      const int64_t pos = pos0 + j / vecs_per_row;
+      const int col = (j % vecs_per_row) * 16;
+      if (pos >= kv_len) continue;
+      int64_t row;  // source row offset in bytes, without the head
+      int64_t stride_token = is_v ? p.v_stride_token : p.k_stride_token;
+      if (p.paged) {
+        const int32_t block = p.block_table[b * p.block_table_stride + pos / p.page_size];
+        row = int64_t(block) * (is_v ? p.v_stride_block : p.k_stride_block) + (pos % p.page_size) * stride_token;
+      } else {
+        row = (int64_t(p.cu_seqlens_k[b]) + pos) * stride_token;
+      }
+      const uint8_t* src = (is_v ? p.v : p.k) + row + int64_t(h) * (is_v ? p.v_stride_head : p.k_stride_head) + col;
+      const uint4 codes = __ldg(reinterpret_cast<const uint4*>(src));
+      const uint2 w0 = Fp8Widen4<OutT, kFormat>::run(codes.x), w1 = Fp8Widen4<OutT, kFormat>::run(codes.y);
+      const uint2 w2 = Fp8Widen4<OutT, kFormat>::run(codes.z), w3 = Fp8Widen4<OutT, kFormat>::run(codes.w);
+      OutT* dst = static_cast<OutT*>(is_v ? p.v_out : p.k_out) +
+                  ((b * p.page + pos) * p.num_kv_heads + h) * p.head_dim + col;
+      reinterpret_cast<uint4*>(dst)[0] = make_uint4(w0.x, w0.y, w1.x, w1.y);
+      reinterpret_cast<uint4*>(dst)[1] = make_uint4(w2.x, w2.y, w3.x, w3.y);
+    }
+  }
+  // Launched with programmatic serialization after the decode family: this
+  // grid's completion must still mean theirs (launch_utils.h).
+  grid_dependency_wait();
+}
+
+template <class OutT>
+void launch_typed(const PrewidenParams& params, bool e5m2, dim3 grid, int device, cudaStream_t stream) {
+  const bool pdl = programmatic_launch_enabled(device);
+  if (e5m2)
+    launch_kernel("prewiden_kernel", &prewiden_kernel<OutT, Fp8Format::kE5M2>, grid, dim3(kThreads), 0, stream, pdl,
+                  params);
+  else
+    launch_kernel("prewiden_kernel", &prewiden_kernel<OutT, Fp8Format::kE4M3>, grid, dim3(kThreads), 0, stream, pdl,
+                  params);
+}
+
+}  // namespace
+
+size_t prewiden_workspace_bytes(int64_t batch, int num_kv_heads, int head_dim, int64_t max_seqlen_q,
+                                int64_t max_seqlen_k, DType kv_dtype) {
+#if !defined(KVATTN_HAVE_HOPPER_KERNELS)
+  (void)batch, (void)num_kv_heads, (void)head_dim, (void)max_seqlen_q, (void)max_seqlen_k, (void)kv_dtype;
+  return 0;  // only the Hopper kernels read the scratch
+#else
+  const int forced = hopper::hopper_switches().prewiden;  // -1 rule, 0 never, 1 at any max_seqlen_q
+  if (forced == 0 || !is_fp8(kv_dtype)) return 0;
+  if (head_dim != 64 && head_dim != 128 && head_dim != 256) return 0;
+  if (batch <= 0 || num_kv_heads <= 0 || max_seqlen_k <= 0 || max_seqlen_q <= kShortQueryMaxLen) return 0;
+  if (forced != 1 && max_seqlen_q < kPrewidenMinQueryLen) return 0;
+  const size_t total = scratch_layout(batch, num_kv_heads, head_dim, max_seqlen_k).total;
+  return total <= kPrewidenMaxBytes ? total : 0;
+#endif
+}
+
+bool prewiden_planned(const AttentionProblem& p, size_t workspace_offset) {
+  const size_t need =
+      prewiden_workspace_bytes(p.batch, p.num_kv_heads, p.head_dim, p.max_seqlen_q, p.max_seqlen_k, p.kv_dtype);
+  return need > 0 && p.workspace != nullptr && p.workspace_bytes >= workspace_offset + need;
+}
+
+AttentionProblem launch_prewiden(const AttentionProblem& p, size_t workspace_offset, cudaStream_t stream) {
+  const ScratchLayout s = scratch_layout(p.batch, p.num_kv_heads, p.head_dim, p.max_seqlen_k);
+  const uintptr_t base = align_up(reinterpret_cast<uintptr_t>(p.workspace) + workspace_offset, kAlign);
+  PrewidenParams w;
+  w.k = static_cast<const uint8_t*>(p.k);
+  w.v = static_cast<const uint8_t*>(p.v);
+  w.k_stride_block = p.k_stride_block, w.k_stride_token = p.k_stride_token, w.k_stride_head = p.k_stride_head;
+  w.v_stride_block = p.v_stride_block, w.v_stride_token = p.v_stride_token, w.v_stride_head = p.v_stride_head;
+  w.paged = p.paged;
+  w.page_size = p.page_size;
+  w.block_table = p.block_table;
+  w.block_table_stride = p.block_table_stride;
+  w.cu_seqlens_q = p.cu_seqlens_q;
+  w.cu_seqlens_k = p.cu_seqlens_k;
+  w.seqused_k = p.seqused_k;
+  w.k_out = reinterpret_cast<void*>(base + s.k);
+  w.v_out = reinterpret_cast<void*>(base + s.v);
+  w.table = reinterpret_cast<int32_t*>(base + s.table);
+  w.used = reinterpret_cast<int32_t*>(base + s.used);
+  w.batch = p.batch;
+  w.page = s.page;
+  w.num_kv_heads = p.num_kv_heads;
+  w.head_dim = p.head_dim;
+  const int64_t chunks = (p.max_seqlen_k + kTokensPerCta - 1) / kTokensPerCta;  // grid.x < 2^31: the byte cap bounds it
+  const dim3 grid(static_cast<unsigned>(chunks * p.num_kv_heads),
+                  static_cast<unsigned>(std::min<int64_t>(p.batch, 65535)));
+  if (p.q_dtype == DType::kBFloat16)
+    launch_typed<__nv_bfloat16>(w, p.kv_dtype == DType::kFloat8E5M2, grid, p.device.index, stream);
+  else
+    launch_typed<__half>(w, p.kv_dtype == DType::kFloat8E5M2, grid, p.device.index, stream);
+
+  AttentionProblem r = p;
+  r.kv_dtype = p.q_dtype;
+  r.paged = true;
+  r.k = w.k_out;
+  r.v = w.v_out;
+  r.k_stride_head = r.v_stride_head = p.head_dim;
+  r.k_stride_token = r.v_stride_token = int64_t(p.num_kv_heads) * p.head_dim;
+  r.k_stride_block = r.v_stride_block = s.page * r.k_stride_token;
+  r.num_blocks = p.batch;
+  r.total_k = 0;
+  r.page_size = static_cast<int>(s.page);
+  r.block_table = w.table;
+  r.block_table_stride = 1;
+  r.max_blocks_per_seq = 1;
+  r.cu_seqlens_k = nullptr;
+  r.seqused_k = w.used;
+  return r;
+}
+
+}  // namespace cuda
+}  // namespace kvattn
