@@ -129,8 +129,9 @@ size_t cuda_attention_workspace_size(int64_t batch, int num_q_heads, int num_kv_
 
 size_t cuda_attention_prewiden_bytes(int64_t batch, int num_kv_heads, int head_dim, int64_t max_seqlen_q,
                                      int64_t max_seqlen_k, DType kv_dtype, Device device) {
-  if (!cuda_device_is_hopper(device)) return 0;
-  return cuda::prewiden_workspace_bytes(batch, num_kv_heads, head_dim, max_seqlen_q, max_seqlen_k, kv_dtype);
+  // Sizes first: a call that would not prewiden anywhere needs no device query.
+  const size_t bytes = cuda::prewiden_workspace_bytes(batch, num_kv_heads, head_dim, max_seqlen_q, max_seqlen_k, kv_dtype);
+  return bytes > 0 && cuda_device_is_hopper(device) ? bytes : 0;
 }
 
 bool cuda_device_is_hopper(Device device) {

@@ -55,6 +55,13 @@ TEST(ContractSplits, CpuIgnoresNumSplitsAndWorkspace) {
 TEST(ContractSplits, WorkspaceSizeOnCpuIsZero) {
   EXPECT_EQ(kvattn::varlen_attention_workspace_size(8, 32, 8, 128, 1, 4096, 0, Device{}), 0u);
   EXPECT_EQ(kvattn::varlen_attention_workspace_size(8, 32, 8, 128, 1, 4096, 16, Device{}), 0u);
+  // The KV-dtype overload too: the FP8 prewiden scratch is a CUDA (Hopper) thing.
+  EXPECT_EQ(kvattn::varlen_attention_workspace_size(4, 32, 8, 128, 8192, 8192, 0, Device{}, DType::kFloat8E4M3), 0u);
+}
+
+TEST(ContractSplits, WorkspaceSizeWithKvDtypeChecksSizesLikeThePlainOne) {
+  expect_error([&] { kvattn::varlen_attention_workspace_size(1, 4, 8, 128, 1, 64, 0, Device{}, DType::kFloat8E4M3); },
+               ErrorCode::kInvalidArgument, "num_kv_heads");
 }
 
 TEST(ContractSplits, WorkspaceSizeWithoutCudaBackendIsZero) {

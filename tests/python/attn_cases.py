@@ -26,6 +26,11 @@ BATCHES = {
     "mixed": ([16, 1, 0, 1, 12], [40, 33, 20, 0, 12]),
     "short_kv": ([8, 0], [3, 0]),
 }
+# Not sampled by sampled_cases (too long for the matrix): rows long enough for the
+# FP8 prewiden scratch on Hopper (max_seqlen_q >= 512), a decode row beside them.
+EXTRA_BATCHES = {
+    "long": ([600, 1, 520], [700, 50, 520]),
+}
 
 
 @dataclasses.dataclass
@@ -99,7 +104,7 @@ def _random_paged(rng, k_seqs, v_seqs, page_size, dtype, garbage):
 
 def build(case, make_lse_reference=True):
     rng = np.random.default_rng(case.seed)
-    q_lens, kv_lens = (list(x) for x in BATCHES[case.batch])
+    q_lens, kv_lens = (list(x) for x in {**BATCHES, **EXTRA_BATCHES}[case.batch])
     batch = len(q_lens)
     hq, hkv, d = case.num_q_heads, case.num_kv_heads, case.head_dim
     kv_dtype = kv_storage_dtype(case)

@@ -270,6 +270,11 @@ def test_workspace_size():
     expect(ValueError, "num_kv_heads", kvattn.get_workspace_size, 8, 4, 8, 128, 1, 4096, device="cpu")
     expect(ValueError, "batch", kvattn.get_workspace_size, -1, 4, 4, 128, 1, 4096, device="cpu")
     expect(ValueError, "device", kvattn.get_workspace_size, 8, 4, 4, 128, 1, 4096, device="tpu:0")
+    # The KV cache dtype adds the FP8 prewiden scratch on Hopper GPUs only; a name it does not know is an error.
+    assert kvattn.get_workspace_size(4, 32, 8, 128, 8192, 8192, device="cpu", kv_cache_dtype="fp8_e4m3") == 0
+    assert kvattn.get_workspace_size(4, 32, 8, 128, 8192, 8192, device="cpu", kv_cache_dtype="auto") == 0
+    expect(TypeError, "kv_cache_dtype", kvattn.get_workspace_size, 4, 32, 8, 128, 8192, 8192, device="cpu",
+           kv_cache_dtype="int8")
 
 
 def test_compute_fp8_scales_errors():

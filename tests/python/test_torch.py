@@ -83,6 +83,33 @@ def test_cuda_splits_with_explicit_workspace(device):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("kv_format", ["e4m3", "e5m2"])
+def test_fp8_long_rows_with_and_without_the_prewiden_scratch(device, kv_format):
+    """Long FP8 rows: the default workspace (allocated per call) holds the prewiden scratch on a
+    Hopper GPU; a split-only workspace makes the kernels widen per tile. Both match the reference."""
+    _needs_backend(device)
+    case = AttnCase(batch="long", num_q_heads=8, num_kv_heads=2, head_dim=128, kv_format=kv_format,
+                    descale="seq_head", causal=True)
+    inputs = attn_cases.build(case)
+    kw = kwargs_to_torch(inputs.kwargs, device)
+    batch = kw["cu_seqlens_q"].shape[0] - 1
+    sizes = [kvattn.get_workspace_size(batch, 8, 2, 128, kw["max_seqlen_q"], kw["max_seqlen_k"], device=device,
+                                       kv_cache_dtype=dtype) for dtype in (None, "fp8_" + kv_format)]
+    hopper = (device == "cuda" and kvattn.built_with_hopper_kernels() and torch.cuda.get_device_capability()[0] == 9
+              and os.environ.get("KVATTN_HOPPER_PREWIDEN") != "0")
+    if hopper:
+        assert sizes[1] >= sizes[0] + 4 * batch * kw["max_seqlen_k"] * 2 * 128
+    else:
+        assert sizes[1] == sizes[0]
+    for size in sizes:
+        workspace = torch.empty(max(size, 1), dtype=torch.uint8, device=device)
+        out, lse = kvattn.flash_attn_varlen_func(**kw, workspace=workspace)
+        attn_cases.check_output(to_numpy(out), inputs.ref_out, case.q_dtype)
+        attn_cases.check_lse(to_numpy(lse), inputs.ref_lse)
+    _run_attention(case, device)  # the workspace allocated per call
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("kv_cache_dtype", ["auto", "fp8", "fp8_e5m2"])
 @pytest.mark.parametrize("cache_form", ["typed", "uint8"])
 def test_cache_write(device, kv_cache_dtype, cache_form):
