@@ -103,8 +103,9 @@ void cuda_varlen_attention(const AttentionProblem& p) {
       } else {
         cuda::launch_prefill_hopper(p, stream, /*skip_short_queries=*/true);
       }
-    } else
+    } else {
       cuda::launch_prefill_portable(p, stream, /*skip_short_queries=*/true);
+    }
   }
 }
 
