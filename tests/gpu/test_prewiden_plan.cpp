@@ -40,7 +40,18 @@ TEST(PrewidenPlan, NoScratchWhereItCannotPay) {
   EXPECT_EQ(prewiden_workspace_bytes(4, 8, 128, 8192, 0, DType::kFloat8E4M3), 0u);
   // Over the cap: 256 x 131072 keys would need 8 GiB.
   EXPECT_EQ(prewiden_workspace_bytes(256, 8, 128, 8192, 131072, DType::kFloat8E4M3), 0u);
-  // Short chunks read each K/V tile too few times (unless the switch forces it).
+  // Short chunks, or long ones on a much longer context, read each K/V tile too few times for
+  // the pass to pay (unless the switch forces it).
+  EXPECT_TRUE(kvattn::cuda::prewiden_pays(512, 4096));
+  EXPECT_FALSE(kvattn::cuda::prewiden_pays(512, 4608));   // measured level
+  EXPECT_FALSE(kvattn::cuda::prewiden_pays(512, 16896));  // measured +4%
+  EXPECT_TRUE(kvattn::cuda::prewiden_pays(2048, 32768));  // measured -5%
+  EXPECT_FALSE(kvattn::cuda::prewiden_pays(384, 384));
+  const size_t long_context = prewiden_workspace_bytes(4, 8, 128, 512, 16896, DType::kFloat8E4M3);
+  if (forced() == 1 && kvattn::built_with_hopper_kernels())
+    EXPECT_GT(long_context, 0u);
+  else
+    EXPECT_EQ(long_context, 0u);
   const size_t short_rows = prewiden_workspace_bytes(16, 8, 128, 32, 4096, DType::kFloat8E4M3);
   if (forced() == 1 && kvattn::built_with_hopper_kernels())
     EXPECT_GT(short_rows, 0u);

@@ -133,6 +133,12 @@ void launch_typed(const PrewidenParams& params, bool e5m2, dim3 grid, int device
 
 }  // namespace
 
+bool prewiden_pays(int64_t max_seqlen_q, int64_t max_seqlen_k) {
+  if (max_seqlen_q < kPrewidenMinQueryLen) return false;
+  const int64_t keys_per_query = max_seqlen_q >= 2 * kPrewidenMinQueryLen ? 16 : 8;
+  return max_seqlen_k <= keys_per_query * max_seqlen_q;
+}
+
 size_t prewiden_workspace_bytes(int64_t batch, int num_kv_heads, int head_dim, int64_t max_seqlen_q,
                                 int64_t max_seqlen_k, DType kv_dtype) {
 #if !defined(KVATTN_HAVE_HOPPER_KERNELS)
@@ -143,7 +149,7 @@ size_t prewiden_workspace_bytes(int64_t batch, int num_kv_heads, int head_dim, i
   if (forced == 0 || !is_fp8(kv_dtype)) return 0;
   if (head_dim != 64 && head_dim != 128 && head_dim != 256) return 0;
   if (batch <= 0 || num_kv_heads <= 0 || max_seqlen_k <= 0 || max_seqlen_q <= kShortQueryMaxLen) return 0;
-  if (forced != 1 && max_seqlen_q < kPrewidenMinQueryLen) return 0;
+  if (forced != 1 && !prewiden_pays(max_seqlen_q, max_seqlen_k)) return 0;
   const size_t total = scratch_layout(batch, num_kv_heads, head_dim, max_seqlen_k).total;
   return total <= kPrewidenMaxBytes ? total : 0;
 #endif

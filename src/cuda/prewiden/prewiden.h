@@ -7,10 +7,10 @@
 // session 18); this pays it once, for 2 + 2 bytes of scratch traffic per value.
 //
 // Taken only where it pays and the memory is there: FP8 KV, a Hopper device and
-// shape, max_seqlen_q >= kPrewidenMinQueryLen (long rows read each K/V tile many
-// times), and a workspace of varlen_attention_workspace_size(..., kv_dtype) bytes,
-// whose scratch (batch x max_seqlen_k x Hkv x D x 4 bytes, a host bound) is at most
-// kPrewidenMaxBytes. Otherwise the FP8 kernels widen per tile, as before.
+// shape, rows long enough against the context (prewiden_pays), and a workspace of
+// varlen_attention_workspace_size(..., kv_dtype) bytes, whose scratch (batch x
+// max_seqlen_k x Hkv x D x 4 bytes, a host bound) is at most kPrewidenMaxBytes.
+// Otherwise the FP8 kernels widen per tile, as before.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -24,7 +24,13 @@ namespace cuda {
 
 constexpr int64_t kPrewidenMinQueryLen = 512;
 constexpr size_t kPrewidenMaxBytes = size_t{512} << 20;
-constexpr int kPrewidenPageAlign = 128;  // scratch pages: the KV tile of every Hopper kernel divides it
+
+// Whether the widening pass pays for these host bounds (measured on an H100, session 18 of
+// docs/perf-notes.md): its cost grows with the keys, what it saves with the query rows that
+// read them. max_seqlen_q >= 512 and at most 8 keys per query row (16 from 1024 rows on):
+// 512 rows on 512-1536 keys -7 to -1.5%, on 4608 level, on 16896 +4%; 2048 on 32768 -5%;
+// 256 rows on 4352 keys +14%.
+bool prewiden_pays(int64_t max_seqlen_q, int64_t max_seqlen_k);
 
 // Scratch bytes (tables + K + V) a call with these host sizes would use, or 0
 // when it would not prewiden (wrong dtype or head dim, short rows, over the cap;
