@@ -80,30 +80,26 @@ void run_case(const AttentionCaseData& d, bool full_workspace) {
   EXPECT_TRUE(check_attention(d, run_reference(d), r.out, r.lse, gpu_tolerance(c)));
 }
 
-TEST(GpuAttentionPrewiden, LongRowsThroughTheScratchMatchReference) {
-  KVT_REQUIRE_GPU();
+// Every selected case of the running test, with the full or the split-only workspace.
+void run_cases(int count, bool full_workspace) {
   const std::string test = current_test_name();
-  const int count = case_count(12, 6);
   for (int i = 0; i < count; ++i) {
     if (!case_selected(i)) continue;
     Rng rng(case_seed(test, i));
     const AttentionCase c = prewiden_case(i, rng);
     SCOPED_TRACE("case " + std::to_string(i) + ": " + c.describe() + "\n  " + replay_hint(test, i));
-    run_case(build_attention_case(c), /*full_workspace=*/true);
+    run_case(build_attention_case(c), full_workspace);
   }
+}
+
+TEST(GpuAttentionPrewiden, LongRowsThroughTheScratchMatchReference) {
+  KVT_REQUIRE_GPU();
+  run_cases(case_count(12, 6), /*full_workspace=*/true);
 }
 
 TEST(GpuAttentionPrewiden, SplitOnlyWorkspaceWidensPerTile) {
   KVT_REQUIRE_GPU();
-  const std::string test = current_test_name();
-  const int count = case_count(6, 3);
-  for (int i = 0; i < count; ++i) {
-    if (!case_selected(i)) continue;
-    Rng rng(case_seed(test, i));
-    const AttentionCase c = prewiden_case(i, rng);
-    SCOPED_TRACE("case " + std::to_string(i) + ": " + c.describe() + "\n  " + replay_hint(test, i));
-    run_case(build_attention_case(c), /*full_workspace=*/false);
-  }
+  run_cases(case_count(6, 3), /*full_workspace=*/false);
 }
 
 }  // namespace

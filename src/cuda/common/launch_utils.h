@@ -20,6 +20,9 @@ inline void throw_if_launch_failed(const char* kernel_name) {
     throw Error(ErrorCode::kCudaError, "kernel", std::string(kernel_name) + ": " + cudaGetErrorString(err));
 }
 
+// n rounded up to a multiple of a (workspace layouts).
+inline size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
+
 // Multiprocessor count of a CUDA device (cached per device; a host query, no sync).
 int device_sm_count(int device);
 // L2 cache bytes of `device` (cached host query, no sync).

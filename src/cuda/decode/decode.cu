@@ -11,6 +11,7 @@
 #include <initializer_list>
 #include <string>
 
+#include "cuda/common/launch_utils.h"
 #include "cuda/common/routing.h"
 #include "cuda/decode/decode_dispatch.h"
 #include "cuda/decode/decode_params.h"
@@ -147,8 +148,6 @@ RowTiling row_tiling(int64_t max_seqlen_q, int num_q_heads, int num_kv_heads) {
   t.busy_tiles = std::max<int64_t>(1, (tile_basis + tile_rows - 1) / tile_rows);
   return t;
 }
-
-size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
 struct WorkspaceLayout {
   size_t out_bytes = 0;  // fp32 [splits][B][Hkv][rows][D]

@@ -14,6 +14,8 @@
 #include "cuda/common/ptx.h"
 #include "cuda/common/routing.h"
 #include "cuda/hopper/hopper_switches.h"
+#include "cuda/prefill/prefill_loads.cuh"
+#include "cuda/prefill/prefill_params.h"
 
 namespace kvattn {
 namespace cuda {
@@ -22,8 +24,6 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kTokensPerCta = 32;
 constexpr size_t kAlign = 1024;  // scratch and tables: TMA wants >= 16, a page-aligned start is free
-
-size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
 // Scratch page: max_seqlen_k rounded up so that the Hopper kernel's KV tile (128
 // keys; 80 for 16-bit D 256) divides it and every tile arrives as one TMA box.
@@ -50,18 +50,10 @@ ScratchLayout scratch_layout(int64_t batch, int num_kv_heads, int head_dim, int6
   return s;
 }
 
+// The source cache is read through the prefill kernels' own parameters and
+// addressing (prefill_loads.cuh: kv_block, kv_row_offsets; FP8 elements are bytes).
 struct PrewidenParams {
-  const uint8_t* k = nullptr;
-  const uint8_t* v = nullptr;
-  int64_t k_stride_block = 0, k_stride_token = 0, k_stride_head = 0;  // bytes (= FP8 elements)
-  int64_t v_stride_block = 0, v_stride_token = 0, v_stride_head = 0;
-  bool paged = false;
-  int page_size = 0;
-  const int32_t* block_table = nullptr;
-  int64_t block_table_stride = 0;
-  const int32_t* cu_seqlens_q = nullptr;
-  const int32_t* cu_seqlens_k = nullptr;
-  const int32_t* seqused_k = nullptr;
+  PrefillParams src;
   void* k_out = nullptr;  // [batch][page][Hkv][D] of q's 16-bit type
   void* v_out = nullptr;
   int32_t* table = nullptr;  // [batch]: b
@@ -72,47 +64,42 @@ struct PrewidenParams {
   int head_dim = 0;
 };
 
-// One CTA: kTokensPerCta tokens of one (sequence, kv head), K and V, 16 FP8 codes
-// (one 16-byte load) per thread and step. Sequences with short queries belong
-// to the decode family, which reads the FP8 cache itself: skipped.
+// One CTA: kTokensPerCta tokens of one (sequence, kv head); per step a thread
+// widens 16 FP8 codes (one 16-byte load) of K and the same 16 of V. Sequences
+// with short queries belong to the decode family, which reads the FP8 cache
+// itself: skipped.
 template <class OutT, Fp8Format kFormat>
 __global__ void __launch_bounds__(kThreads) prewiden_kernel(const __grid_constant__ PrewidenParams p) {
   grid_dependents_may_launch();  // the prefill kernel may queue; it waits for this grid
+  const PrefillParams& s = p.src;
   const int chunk = blockIdx.x / p.num_kv_heads;
   const int h = blockIdx.x % p.num_kv_heads;
   const int vecs_per_row = p.head_dim / 16;
-  const int vecs = kTokensPerCta * vecs_per_row;
   for (int64_t b = blockIdx.y; b < p.batch; b += gridDim.y) {
-    const int q_len = p.cu_seqlens_q[b + 1] - p.cu_seqlens_q[b];
-    const int kv_len = p.paged ? p.seqused_k[b] : p.cu_seqlens_k[b + 1] - p.cu_seqlens_k[b];
+    const int q_len = s.cu_seqlens_q[b + 1] - s.cu_seqlens_q[b];
+    const int k_row0 = s.paged ? 0 : s.cu_seqlens_k[b];
+    const int kv_len = s.paged ? s.seqused_k[b] : s.cu_seqlens_k[b + 1] - k_row0;
     if (blockIdx.x == 0 && threadIdx.x == 0) {
       p.table[b] = static_cast<int32_t>(b);
       p.used[b] = kv_len;
     }
     if (is_short_query(q_len)) continue;
-    const int64_t pos0 = int64_t(chunk) * kTokensPerCta;
-    for (int i = threadIdx.x; i < 2 * vecs; i += kThreads) {
-      const bool is_v = i >= vecs;
-      const int j = is_v ? i - vecs : i;
-      const int64_t pos = pos0 + j / vecs_per_row;
-      const int col = (j % vecs_per_row) * 16;
-      if (pos >= kv_len) continue;
-      int64_t row;  // source row offset in bytes, without the head
-      int64_t stride_token = is_v ? p.v_stride_token : p.k_stride_token;
-      if (p.paged) {
-        const int32_t block = p.block_table[b * p.block_table_stride + pos / p.page_size];
-        row = int64_t(block) * (is_v ? p.v_stride_block : p.k_stride_block) + (pos % p.page_size) * stride_token;
-      } else {
-        row = (int64_t(p.cu_seqlens_k[b]) + pos) * stride_token;
+    for (int i = threadIdx.x; i < kTokensPerCta * vecs_per_row; i += kThreads) {
+      const int pos = chunk * kTokensPerCta + i / vecs_per_row;
+      const int col = (i % vecs_per_row) * 16;
+      const longlong2 o = kv_row_offsets(s, h, k_row0, pos, kv_block(s, static_cast<int>(b), kv_len, pos));
+      if (o.x < 0) continue;  // past kv_len
+      const int64_t dst_row = ((b * p.page + pos) * p.num_kv_heads + h) * p.head_dim + col;
+#pragma unroll
+      for (int t = 0; t < 2; ++t) {  // K, then V
+        const uint8_t* src = static_cast<const uint8_t*>(t ? s.v : s.k) + (t ? o.y : o.x) + col;
+        const uint4 codes = __ldg(reinterpret_cast<const uint4*>(src));
+        const uint2 w0 = Fp8Widen4<OutT, kFormat>::run(codes.x), w1 = Fp8Widen4<OutT, kFormat>::run(codes.y);
+        const uint2 w2 = Fp8Widen4<OutT, kFormat>::run(codes.z), w3 = Fp8Widen4<OutT, kFormat>::run(codes.w);
+        uint4* dst = reinterpret_cast<uint4*>(static_cast<OutT*>(t ? p.v_out : p.k_out) + dst_row);
+        dst[0] = make_uint4(w0.x, w0.y, w1.x, w1.y);
+        dst[1] = make_uint4(w2.x, w2.y, w3.x, w3.y);
       }
-      const uint8_t* src = (is_v ? p.v : p.k) + row + int64_t(h) * (is_v ? p.v_stride_head : p.k_stride_head) + col;
-      const uint4 codes = __ldg(reinterpret_cast<const uint4*>(src));
-      const uint2 w0 = Fp8Widen4<OutT, kFormat>::run(codes.x), w1 = Fp8Widen4<OutT, kFormat>::run(codes.y);
-      const uint2 w2 = Fp8Widen4<OutT, kFormat>::run(codes.z), w3 = Fp8Widen4<OutT, kFormat>::run(codes.w);
-      OutT* dst = static_cast<OutT*>(is_v ? p.v_out : p.k_out) +
-                  ((b * p.page + pos) * p.num_kv_heads + h) * p.head_dim + col;
-      reinterpret_cast<uint4*>(dst)[0] = make_uint4(w0.x, w0.y, w1.x, w1.y);
-      reinterpret_cast<uint4*>(dst)[1] = make_uint4(w2.x, w2.y, w3.x, w3.y);
     }
   }
   // Launched with programmatic serialization after the decode family: this
@@ -165,17 +152,7 @@ AttentionProblem launch_prewiden(const AttentionProblem& p, size_t workspace_off
   const ScratchLayout s = scratch_layout(p.batch, p.num_kv_heads, p.head_dim, p.max_seqlen_k);
   const uintptr_t base = align_up(reinterpret_cast<uintptr_t>(p.workspace) + workspace_offset, kAlign);
   PrewidenParams w;
-  w.k = static_cast<const uint8_t*>(p.k);
-  w.v = static_cast<const uint8_t*>(p.v);
-  w.k_stride_block = p.k_stride_block, w.k_stride_token = p.k_stride_token, w.k_stride_head = p.k_stride_head;
-  w.v_stride_block = p.v_stride_block, w.v_stride_token = p.v_stride_token, w.v_stride_head = p.v_stride_head;
-  w.paged = p.paged;
-  w.page_size = p.page_size;
-  w.block_table = p.block_table;
-  w.block_table_stride = p.block_table_stride;
-  w.cu_seqlens_q = p.cu_seqlens_q;
-  w.cu_seqlens_k = p.cu_seqlens_k;
-  w.seqused_k = p.seqused_k;
+  w.src = make_prefill_params(p, /*skip_short_queries=*/true);
   w.k_out = reinterpret_cast<void*>(base + s.k);
   w.v_out = reinterpret_cast<void*>(base + s.v);
   w.table = reinterpret_cast<int32_t*>(base + s.table);
