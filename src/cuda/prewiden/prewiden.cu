@@ -23,6 +23,9 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kTokensPerCta = 32;
+// 8 x 256 threads fill an SM (2048): at most 32 registers each, so the memory-bound
+// pass keeps a full SM of loads in flight (at 34 registers ptxas left room for 6 CTAs).
+constexpr int kMinCtasPerSm = 8;
 constexpr size_t kAlign = 1024;  // scratch and tables: TMA wants >= 16, a page-aligned start is free
 
 // Scratch page: max_seqlen_k rounded up so that the Hopper kernel's KV tile (128
@@ -69,7 +72,7 @@ struct PrewidenParams {
 // with short queries belong to the decode family, which reads the FP8 cache
 // itself: skipped.
 template <class OutT, Fp8Format kFormat>
-__global__ void __launch_bounds__(kThreads) prewiden_kernel(const __grid_constant__ PrewidenParams p) {
+__global__ void __launch_bounds__(kThreads, kMinCtasPerSm) prewiden_kernel(const __grid_constant__ PrewidenParams p) {
   grid_dependents_may_launch();  // the prefill kernel may queue; it waits for this grid
   const PrefillParams& s = p.src;
   const int chunk = blockIdx.x / p.num_kv_heads;
