@@ -67,10 +67,9 @@ struct PrewidenParams {
   int head_dim = 0;
 };
 
-// One CTA: kTokensPerCta tokens of one (sequence, kv head); per step a thread
-// widens 16 FP8 codes (one 16-byte load) of K and the same 16 of V. Sequences
-// with short queries belong to the decode family, which reads the FP8 cache
-// itself: skipped.
+// One CTA: kTokensPerCta tokens of one (sequence, kv head), K and V; per step a
+// thread widens 16 FP8 codes (one 16-byte load). Sequences with short queries
+// belong to the decode family, which reads the FP8 cache itself: skipped.
 template <class OutT, Fp8Format kFormat>
 __global__ void __launch_bounds__(kThreads, kMinCtasPerSm) prewiden_kernel(const __grid_constant__ PrewidenParams p) {
   grid_dependents_may_launch();  // the prefill kernel may queue; it waits for this grid
@@ -87,22 +86,23 @@ __global__ void __launch_bounds__(kThreads, kMinCtasPerSm) prewiden_kernel(const
       p.used[b] = kv_len;
     }
     if (is_short_query(q_len)) continue;
-    for (int i = threadIdx.x; i < kTokensPerCta * vecs_per_row; i += kThreads) {
-      const int pos = chunk * kTokensPerCta + i / vecs_per_row;
-      const int col = (i % vecs_per_row) * 16;
+    // K's vectors, then V's: every thread busy at D 64 too (32 rows x 4 vectors per tensor).
+    const int vecs = kTokensPerCta * vecs_per_row;
+    for (int i = threadIdx.x; i < 2 * vecs; i += kThreads) {
+      const bool is_v = i >= vecs;
+      const int j = is_v ? i - vecs : i;
+      const int pos = chunk * kTokensPerCta + j / vecs_per_row;
+      const int col = (j % vecs_per_row) * 16;
       const longlong2 o = kv_row_offsets(s, h, k_row0, pos, kv_block(s, static_cast<int>(b), kv_len, pos));
       if (o.x < 0) continue;  // past kv_len
-      const int64_t dst_row = ((b * p.page + pos) * p.num_kv_heads + h) * p.head_dim + col;
-#pragma unroll
-      for (int t = 0; t < 2; ++t) {  // K, then V
-        const uint8_t* src = static_cast<const uint8_t*>(t ? s.v : s.k) + (t ? o.y : o.x) + col;
-        const uint4 codes = __ldg(reinterpret_cast<const uint4*>(src));
-        const uint2 w0 = Fp8Widen4<OutT, kFormat>::run(codes.x), w1 = Fp8Widen4<OutT, kFormat>::run(codes.y);
-        const uint2 w2 = Fp8Widen4<OutT, kFormat>::run(codes.z), w3 = Fp8Widen4<OutT, kFormat>::run(codes.w);
-        uint4* dst = reinterpret_cast<uint4*>(static_cast<OutT*>(t ? p.v_out : p.k_out) + dst_row);
-        dst[0] = make_uint4(w0.x, w0.y, w1.x, w1.y);
-        dst[1] = make_uint4(w2.x, w2.y, w3.x, w3.y);
-      }
+      const uint8_t* src = static_cast<const uint8_t*>(is_v ? s.v : s.k) + (is_v ? o.y : o.x) + col;
+      const uint4 codes = __ldg(reinterpret_cast<const uint4*>(src));
+      const uint2 w0 = Fp8Widen4<OutT, kFormat>::run(codes.x), w1 = Fp8Widen4<OutT, kFormat>::run(codes.y);
+      const uint2 w2 = Fp8Widen4<OutT, kFormat>::run(codes.z), w3 = Fp8Widen4<OutT, kFormat>::run(codes.w);
+      uint4* dst = reinterpret_cast<uint4*>(static_cast<OutT*>(is_v ? p.v_out : p.k_out) +
+                                            ((b * p.page + pos) * p.num_kv_heads + h) * p.head_dim + col);
+      dst[0] = make_uint4(w0.x, w0.y, w1.x, w1.y);
+      dst[1] = make_uint4(w2.x, w2.y, w3.x, w3.y);
     }
   }
   // Launched with programmatic serialization after the decode family: this
